@@ -1,0 +1,109 @@
+//! Command-line definitions and the glue from each subcommand to the library.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use sta_golden::nm::{check_nm, compress, prune_nm, NmPattern};
+
+use crate::bench::{run_bench, BenchArgs};
+use crate::config::ArrayArgs;
+use crate::demo::{run_demo, DemoArgs};
+use crate::design::write_pe_array;
+use crate::error::{usage, Result};
+use crate::gemm::{run_gemm, GemmArgs};
+use crate::npy::read_i8_matrix;
+use crate::output::{check_overwrite, write_file_atomically};
+
+#[derive(Debug, Parser)]
+#[command(name = "sta", version, about = "RTL generator for the STA N:M sparse transformer accelerator")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate the Verilog of an N:M sparse PE array into a new directory.
+    Generate {
+        #[command(flatten)]
+        array: ArrayArgs,
+        /// Output directory (created; must not exist unless --force).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output directory.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run Y = W·X through the Verilator simulation of the generated array and check it against the golden model.
+    Gemm(GemmArgs),
+    /// The main job on a default configuration: generate a 2:8 16x16 array, run a random GEMM through it in
+    /// Verilator in sparse and dense mode, check it bit-exactly and print the reports.
+    Demo(DemoArgs),
+    /// Measure generation time, Verilog size, simulation speed and utilisation (docs/benchmarks.md).
+    Bench(BenchArgs),
+    /// Write an INT8 weight matrix in the compressed N:M format and print its storage against dense INT8.
+    Compress {
+        #[arg(long)]
+        n: usize,
+        #[arg(long)]
+        m: usize,
+        /// INT8 weight matrix [O, K] (.npy).
+        #[arg(long, value_name = "W.npy")]
+        weights: PathBuf,
+        /// Output file (format: docs/compressed-format.md).
+        #[arg(long)]
+        out: PathBuf,
+        /// Magnitude-prune each group to N non-zeros first, instead of refusing weights that are not N:M.
+        #[arg(long)]
+        prune: bool,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+impl Cli {
+    pub fn run(self) -> Result<()> {
+        match self.command {
+            Command::Generate { array, out, force } => generate(&array, &out, force),
+            Command::Gemm(args) => run_gemm(&args),
+            Command::Demo(args) => run_demo(&args),
+            Command::Bench(args) => run_bench(&args),
+            Command::Compress { n, m, weights, out, prune, force } => compress_weights(n, m, &weights, &out, prune, force),
+        }
+    }
+}
+
+fn generate(array: &ArrayArgs, out: &std::path::Path, force: bool) -> Result<()> {
+    let shape = array.resolve()?;
+    check_overwrite(out, force)?;
+    let start = Instant::now();
+    let (design, sources) = write_pe_array(&shape, out, force)?;
+    let bytes: u64 = sources.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    println!(
+        "generated {} ({} modules, {} bytes of Verilog) in {} in {:.3} s",
+        design.top,
+        design.modules.len(),
+        bytes,
+        out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn compress_weights(n: usize, m: usize, weights: &std::path::Path, out: &std::path::Path, prune: bool, force: bool) -> Result<()> {
+    let pattern = NmPattern::new(n, m).map_err(usage)?;
+    check_overwrite(out, force)?;
+    let mut w = read_i8_matrix(weights, "--weights")?;
+    if prune {
+        w = prune_nm(&w, pattern);
+    } else {
+        check_nm(&w, pattern).map_err(usage)?;
+    }
+    let compressed = compress(&w, pattern).map_err(usage)?;
+    write_file_atomically(out, &compressed.to_bytes(), force)?;
+    let stats = compressed.storage_stats();
+    println!("{stats}");
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! The `sta` tool: configuration, design generation, GEMM runs through the simulated hardware, N:M compression.
+//!
+//! Data flows one way: [`config`] validates parameters into typed values → `sta_golden` defines the arithmetic →
+//! `sta_hdl` elaborates the Verilog → [`design`] writes it out → `sta_testbenches` simulates it → [`gemm`] compares
+//! and reports.
+
+pub mod bench;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod design;
+pub mod error;
+pub mod gemm;
+pub mod npy;
+pub mod output;
+pub mod yosys;

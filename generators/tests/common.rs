@@ -1,0 +1,69 @@
+//! Shared helpers of the end-to-end tests: configurations, random and corner-case matrices.
+#![allow(dead_code)]
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sta_golden::matrix::Matrix;
+use sta_golden::nm::{prune_nm, NmPattern};
+use sta_golden::pe_array::ArrayShape;
+
+/// The verification sweep: every M, N from 1 to M (maximum N included), square, non-square and 1×1 arrays.
+pub const SWEEP: &[(usize, usize, usize, usize)] = &[
+    // (n, m, rows, cols)
+    (1, 4, 3, 5),
+    (2, 4, 4, 4),
+    (2, 8, 1, 1),
+    (4, 8, 2, 7),
+    (1, 16, 2, 2),
+    (8, 16, 3, 2),
+    (3, 8, 5, 3),
+    (2, 2, 1, 3),
+    (16, 16, 2, 1),
+];
+
+pub fn shape(n: usize, m: usize, rows: usize, cols: usize) -> ArrayShape {
+    ArrayShape::new(n, m, rows, cols, 32, ArrayShape::DEFAULT_MAX_K).expect("sweep configurations are legal")
+}
+
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+pub fn random_i8(rows: usize, cols: usize, rng: &mut impl Rng) -> Matrix<i8> {
+    Matrix::from_fn(rows, cols, |_, _| rng.gen::<i8>())
+}
+
+/// Random N:M weights in which some groups are all zero and some have fewer than N non-zeros.
+pub fn random_nm(rows: usize, k: usize, n: usize, m: usize, rng: &mut impl Rng) -> Matrix<i8> {
+    let pattern = NmPattern::new(n, m).expect("legal pattern");
+    let mut w = prune_nm(&random_i8(rows, k, rng), pattern);
+    for r in 0..rows {
+        for g in 0..k / m {
+            match rng.gen_range(0..6) {
+                0 => (0..m).for_each(|j| w.set(r, g * m + j, 0).expect("in range")),
+                1 => {
+                    let j = rng.gen_range(0..m);
+                    w.set(r, g * m + j, 0).expect("in range");
+                }
+                _ => {}
+            }
+        }
+    }
+    w
+}
+
+/// Extreme operands: every kept weight −128 or 127 against activations of −128 and 127 (the largest products).
+pub fn corner_nm(rows: usize, k: usize, n: usize, m: usize) -> (Matrix<i8>, Matrix<i8>) {
+    let w = Matrix::from_fn(rows, k, |r, c| {
+        let slot = c % m;
+        if slot >= n {
+            0
+        } else if (r + slot) % 2 == 0 {
+            -128
+        } else {
+            127
+        }
+    });
+    let x = Matrix::from_fn(k, 3, |r, c| if (r + c) % 3 == 0 { 127 } else { -128 });
+    (w, x)
+}

@@ -1,0 +1,15 @@
+//! The golden model: the single, plain-Rust definition of every piece of arithmetic the STA hardware performs.
+//!
+//! No HDL types live here: only `i8`/`i32`/`i64` with explicit widths, wrapping and saturation spelled out
+//! (the contract is `../shared/docs/numerics.md`, extended in `docs/numerics.md`). The RTL generators, the
+//! Verilator harnesses, the CLI and the reports all call into this crate.
+
+mod error;
+pub mod gemm;
+pub mod matrix;
+pub mod nm;
+pub mod numerics;
+pub mod pe_array;
+
+pub use error::{FormatError, NmError, ParamError, ShapeError, StreamError};
+pub use matrix::Matrix;

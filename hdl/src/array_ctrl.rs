@@ -1,0 +1,187 @@
+//! The PE array's controller, written in rust-hdl: stream join, pipeline valid/last tracking, accumulator
+//! clear/capture, result-drain counter and performance counters.
+//!
+//! This block is pure control (no signed arithmetic, fixed widths), which is where rust-hdl's `#[hdl_gen]` emission
+//! is safe. Its raw output (one module per DFF instance, `$` in names) is flattened into one clean module by
+//! [`crate::rhdl_flatten`]. Every register here is a control register and has the synchronous active-high reset.
+
+use rust_hdl::prelude::*;
+
+/// Width of the performance counters (cycles, busy, stall).
+pub const PERF_COUNTER_BITS: usize = 48;
+/// Width of the result-drain counter; holds up to 64 rows (the largest legal array).
+const ROW_COUNT_BITS: usize = 7;
+
+#[derive(LogicBlock)]
+pub struct ArrayCtrl {
+    pub clk: Signal<In, Clock>,
+    pub rst: Signal<In, Bit>,
+    // input streams (joined: one beat needs both)
+    pub w_valid: Signal<In, Bit>,
+    pub w_last: Signal<In, Bit>,
+    pub a_valid: Signal<In, Bit>,
+    pub a_last: Signal<In, Bit>,
+    pub w_ready: Signal<Out, Bit>,
+    pub a_ready: Signal<Out, Bit>,
+    // result stream
+    pub y_ready: Signal<In, Bit>,
+    pub y_valid: Signal<Out, Bit>,
+    pub y_last: Signal<Out, Bit>,
+    // to every PE
+    pub en: Signal<Out, Bit>,
+    pub acc_en: Signal<Out, Bit>,
+    pub acc_clear: Signal<Out, Bit>,
+    pub capture: Signal<Out, Bit>,
+    pub shift: Signal<Out, Bit>,
+    // status
+    pub perf_cycles: Signal<Out, Bits<PERF_COUNTER_BITS>>,
+    pub perf_busy: Signal<Out, Bits<PERF_COUNTER_BITS>>,
+    pub perf_stall: Signal<Out, Bits<PERF_COUNTER_BITS>>,
+    pub err_last: Signal<Out, Bit>,
+    in_fire: Signal<Local, Bit>,
+    stall: Signal<Local, Bit>,
+    /// A beat is in the select registers / the product registers.
+    sel_valid: DFF<Bit>,
+    prod_valid: DFF<Bit>,
+    sel_last: DFF<Bit>,
+    prod_last: DFF<Bit>,
+    /// The next beat to reach the accumulator starts a new tile.
+    tile_start: DFF<Bit>,
+    /// Result rows still to leave through m_y.
+    drain_count: DFF<Bits<ROW_COUNT_BITS>>,
+    cycles: DFF<Bits<PERF_COUNTER_BITS>>,
+    busy: DFF<Bits<PERF_COUNTER_BITS>>,
+    stalls: DFF<Bits<PERF_COUNTER_BITS>>,
+    last_mismatch: DFF<Bit>,
+    rows: Constant<Bits<ROW_COUNT_BITS>>,
+    count_one: Constant<Bits<ROW_COUNT_BITS>>,
+    count_zero: Constant<Bits<ROW_COUNT_BITS>>,
+    perf_one: Constant<Bits<PERF_COUNTER_BITS>>,
+    perf_zero: Constant<Bits<PERF_COUNTER_BITS>>,
+}
+
+impl ArrayCtrl {
+    /// `rows` is the number of PE rows, i.e. result beats per tile (1..=64, checked by `ArrayShape`).
+    pub fn new(rows: usize) -> Self {
+        Self {
+            clk: Default::default(),
+            rst: Default::default(),
+            w_valid: Default::default(),
+            w_last: Default::default(),
+            a_valid: Default::default(),
+            a_last: Default::default(),
+            w_ready: Default::default(),
+            a_ready: Default::default(),
+            y_ready: Default::default(),
+            y_valid: Default::default(),
+            y_last: Default::default(),
+            en: Default::default(),
+            acc_en: Default::default(),
+            acc_clear: Default::default(),
+            capture: Default::default(),
+            shift: Default::default(),
+            perf_cycles: Default::default(),
+            perf_busy: Default::default(),
+            perf_stall: Default::default(),
+            err_last: Default::default(),
+            in_fire: Default::default(),
+            stall: Default::default(),
+            sel_valid: Default::default(),
+            prod_valid: Default::default(),
+            sel_last: Default::default(),
+            prod_last: Default::default(),
+            tile_start: Default::default(),
+            drain_count: Default::default(),
+            cycles: Default::default(),
+            busy: Default::default(),
+            stalls: Default::default(),
+            last_mismatch: Default::default(),
+            rows: Constant::new((rows as u64).to_bits()),
+            count_one: Constant::new(1u64.to_bits()),
+            count_zero: Constant::new(0u64.to_bits()),
+            perf_one: Constant::new(1u64.to_bits()),
+            perf_zero: Constant::new(0u64.to_bits()),
+        }
+    }
+}
+
+impl Logic for ArrayCtrl {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clk,
+            sel_valid,
+            prod_valid,
+            sel_last,
+            prod_last,
+            tile_start,
+            drain_count,
+            cycles,
+            busy,
+            stalls,
+            last_mismatch
+        );
+        // A tile's last beat may only reach the accumulator once the previous tile's rows have all left: the whole
+        // pipeline holds (and the inputs see tready low) until then. Depends on registers only, so tready does too.
+        self.stall.next = self.prod_valid.q.val()
+            & self.prod_last.q.val()
+            & (self.drain_count.q.val() != self.count_zero.val());
+        self.en.next = !self.stall.val();
+        self.in_fire.next = self.w_valid.val() & self.a_valid.val() & !self.stall.val();
+        self.w_ready.next = self.a_valid.val() & !self.stall.val();
+        self.a_ready.next = self.w_valid.val() & !self.stall.val();
+
+        self.acc_en.next = self.prod_valid.q.val() & !self.stall.val();
+        self.acc_clear.next = self.tile_start.q.val();
+        self.capture.next = self.prod_valid.q.val() & self.prod_last.q.val() & !self.stall.val();
+
+        self.y_valid.next = self.drain_count.q.val() != self.count_zero.val();
+        self.y_last.next = self.drain_count.q.val() == self.count_one.val();
+        self.shift.next = (self.drain_count.q.val() != self.count_zero.val()) & self.y_ready.val();
+
+        if !self.stall.val() {
+            self.sel_valid.d.next = self.in_fire.val();
+            self.sel_last.d.next = self.w_last.val();
+            self.prod_valid.d.next = self.sel_valid.q.val();
+            self.prod_last.d.next = self.sel_last.q.val();
+            if self.prod_valid.q.val() {
+                self.tile_start.d.next = self.prod_last.q.val();
+            }
+        }
+        if self.prod_valid.q.val() & self.prod_last.q.val() & !self.stall.val() {
+            self.drain_count.d.next = self.rows.val();
+        } else if (self.drain_count.q.val() != self.count_zero.val()) & self.y_ready.val() {
+            self.drain_count.d.next = self.drain_count.q.val() - self.count_one.val();
+        }
+
+        self.cycles.d.next = self.cycles.q.val() + self.perf_one.val();
+        if self.in_fire.val() {
+            self.busy.d.next = self.busy.q.val() + self.perf_one.val();
+        }
+        if self.w_valid.val() & self.a_valid.val() & self.stall.val() {
+            self.stalls.d.next = self.stalls.q.val() + self.perf_one.val();
+        }
+        if self.in_fire.val() & (self.w_last.val() != self.a_last.val()) {
+            self.last_mismatch.d.next = true;
+        }
+
+        if self.rst.val() {
+            self.sel_valid.d.next = false;
+            self.prod_valid.d.next = false;
+            self.sel_last.d.next = false;
+            self.prod_last.d.next = false;
+            self.tile_start.d.next = true;
+            self.drain_count.d.next = self.count_zero.val();
+            self.cycles.d.next = self.perf_zero.val();
+            self.busy.d.next = self.perf_zero.val();
+            self.stalls.d.next = self.perf_zero.val();
+            self.last_mismatch.d.next = false;
+        }
+
+        self.perf_cycles.next = self.cycles.q.val();
+        self.perf_busy.next = self.busy.q.val();
+        self.perf_stall.next = self.stalls.q.val();
+        self.err_last.next = self.last_mismatch.q.val();
+    }
+}

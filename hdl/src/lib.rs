@@ -1,0 +1,11 @@
+//! STA hardware blocks.
+//!
+//! - [`array_ctrl`]: the PE array's control logic, written in rust-hdl and flattened by [`rhdl_flatten`].
+//! - `templates/`: the datapath modules (PE, array top) as askama Verilog templates, because rust-hdl's own
+//!   emission of signed multiplies and signed constants is wrong and it would emit one module per PE instance
+//!   (see `docs/architecture.md`, "rust-hdl traps").
+//! - [`emit`]: renders every module of a configuration, once per module type, with the standard header.
+
+pub mod array_ctrl;
+pub mod emit;
+pub mod rhdl_flatten;

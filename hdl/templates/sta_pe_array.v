@@ -1,0 +1,145 @@
+{{ header }}
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+/*
+ * N:M sparse PE array, ROWS x COLS processing elements, output stationary.
+ *
+ * Every accepted beat carries, per row, one compressed N:M weight group (or N dense weights) and, per column, the
+ * M activations of the same group. Weights are broadcast along a row, activations down a column. When a tile's
+ * last beat has been accumulated, the tile's results leave on m_y one row per transfer, row 0 first, while the
+ * next tile is computed. Stream protocol, schedule and timing: docs/pe-array.md.
+ */
+module {{ name }} #
+(
+    // Multipliers per PE (non-zeros per group); 1 <= N <= M
+    parameter N = {{ n }},
+    // Group size; a power of two in {2, 4, 8, 16}
+    parameter M = {{ m }},
+    // PE rows (outputs per tile, result beats per tile); fixed by the controller {{ ctrl_name }}
+    parameter ROWS = {{ rows }},
+    // PE columns (activation columns per tile); 1..64
+    parameter COLS = {{ cols }},
+    // Accumulator and result width in bits (wraps on overflow); 17..48
+    parameter ACC_W = {{ acc_width }}
+)
+(
+    input  wire                          clk,
+    input  wire                          rst,
+
+    /*
+     * Weight stream: ROWS x N slots, lane r*N+s = slot s of row r
+     */
+    input  wire [ROWS*N*8-1:0]           s_w_tdata,
+    input  wire [ROWS*N*$clog2(M)-1:0]   s_w_tidx,
+    input  wire                          s_w_tuser,   // 1 = dense beat (select bypassed)
+    input  wire                          s_w_tlast,
+    input  wire                          s_w_tvalid,
+    output wire                          s_w_tready,
+
+    /*
+     * Activation stream: COLS x M lanes, lane c*M+j = activation j of column c
+     */
+    input  wire [COLS*M*8-1:0]           s_a_tdata,
+    input  wire                          s_a_tlast,
+    input  wire                          s_a_tvalid,
+    output wire                          s_a_tready,
+
+    /*
+     * Result stream: one tile row per beat, lane c = column c
+     */
+    output wire [COLS*ACC_W-1:0]         m_y_tdata,
+    output wire                          m_y_tlast,
+    output wire                          m_y_tvalid,
+    input  wire                          m_y_tready,
+
+    /*
+     * Status
+     */
+    output wire [{{ perf_msb }}:0]                   perf_cycles,  // cycles since reset
+    output wire [{{ perf_msb }}:0]                   perf_busy,    // cycles in which a beat entered the array
+    output wire [{{ perf_msb }}:0]                   perf_stall,   // cycles with both inputs valid but no room
+    output wire                          err_last      // sticky: s_w_tlast != s_a_tlast on a beat
+);
+
+localparam IW = $clog2(M);
+
+// bail out on bad parameters (the generator checks them too; this guards hand edits)
+initial begin
+    if (ROWS != {{ rows }}) begin
+        $error("Error: ROWS is fixed to {{ rows }} by {{ ctrl_name }}; regenerate for another size (instance %m)");
+        $finish;
+    end
+    if (COLS < 1 || COLS > 64) begin
+        $error("Error: COLS must be in 1..64 (instance %m)");
+        $finish;
+    end
+end
+
+wire en;
+wire acc_en;
+wire acc_clear;
+wire capture;
+wire shift;
+
+{{ ctrl_name }} ctrl (
+    .clk(clk),
+    .rst(rst),
+    .w_valid(s_w_tvalid),
+    .w_last(s_w_tlast),
+    .a_valid(s_a_tvalid),
+    .a_last(s_a_tlast),
+    .w_ready(s_w_tready),
+    .a_ready(s_a_tready),
+    .y_ready(m_y_tready),
+    .y_valid(m_y_tvalid),
+    .y_last(m_y_tlast),
+    .en(en),
+    .acc_en(acc_en),
+    .acc_clear(acc_clear),
+    .capture(capture),
+    .shift(shift),
+    .perf_cycles(perf_cycles),
+    .perf_busy(perf_busy),
+    .perf_stall(perf_stall),
+    .err_last(err_last)
+);
+
+// result shift chain: link (r, c) is the shadow register of PE (r, c); row ROWS is the zero fill at the bottom
+wire [(ROWS+1)*COLS*ACC_W-1:0] chain;
+
+assign chain[ROWS*COLS*ACC_W +: COLS*ACC_W] = {COLS*ACC_W{1'b0}};
+assign m_y_tdata = chain[0 +: COLS*ACC_W];
+
+genvar r, c;
+
+generate
+    for (r = 0; r < ROWS; r = r + 1) begin : g_row
+        for (c = 0; c < COLS; c = c + 1) begin : g_col
+            {{ pe_name }} #(
+                .N(N),
+                .M(M),
+                .ACC_W(ACC_W)
+            )
+            pe (
+                .clk(clk),
+                .en(en),
+                .acc_en(acc_en),
+                .acc_clear(acc_clear),
+                .capture(capture),
+                .shift(shift),
+                .dense(s_w_tuser),
+                .w_val(s_w_tdata[r*N*8 +: N*8]),
+                .w_idx(s_w_tidx[r*N*IW +: N*IW]),
+                .act(s_a_tdata[c*M*8 +: M*8]),
+                .shadow_in(chain[((r+1)*COLS + c)*ACC_W +: ACC_W]),
+                .shadow_out(chain[(r*COLS + c)*ACC_W +: ACC_W])
+            );
+        end
+    end
+endgenerate
+
+endmodule
+
+`resetall

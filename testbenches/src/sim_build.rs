@@ -1,0 +1,266 @@
+//! Building (and caching) the Verilator simulation binary of one design + harness.
+//!
+//! The binary lives in `cache_root/<key>/sim`, where `key` is the SHA-256 of everything that affects it (see
+//! [`cache_key`]). A build runs in a fresh temporary directory inside `cache_root` and is renamed into place only
+//! once complete, so a key directory is either absent or complete; when two processes race, the loser finds the
+//! destination taken and uses the winner's binary.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use sta_golden::pe_array::ArrayShape;
+
+use crate::error::SimError;
+use crate::harness::{render_harness, BITS_HEADER};
+use crate::tool::{verilator_available, verilator_version};
+
+/// File names inside a cache entry.
+const BINARY: &str = "sim";
+const LOG: &str = "build.log";
+const HARNESS: &str = "harness.cpp";
+const BITS: &str = "sta_bits.h";
+const SOURCES: &str = "sources.txt";
+
+/// Lines of the build log shown in a build failure.
+const TAIL_LINES: usize = 30;
+
+/// Bumped whenever the way a binary is built changes in a way the hashed inputs do not capture.
+const CACHE_SCHEMA: &str = "sta-testbenches/build/v1";
+
+/// Build-time choices. Only `trace` changes the binary (and the cache key); `jobs` only changes how fast it builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Compile in VCD tracing (`--trace`), needed for `RunOptions::vcd`. Slows the model down, so off by default.
+    pub trace: bool,
+    /// Parallel C++ compile jobs (`verilator -j`).
+    pub jobs: u32,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { trace: false, jobs: 2 }
+    }
+}
+
+/// A built simulation, ready to [`run`](SimBuild::run).
+#[derive(Debug, Clone)]
+pub struct SimBuild {
+    pub shape: ArrayShape,
+    /// The cache entry directory (`cache_root/<key>`).
+    pub dir: PathBuf,
+    pub binary: PathBuf,
+    /// Verilator's full build output, RTL warnings included.
+    pub log: PathBuf,
+    /// The first line of each `%Warning` in the build log (the RTL is linted separately and more strictly).
+    pub warnings: Vec<String>,
+    pub key: String,
+    pub cache_hit: bool,
+    /// Wall time of this call: the Verilator build, or only the lookup on a cache hit.
+    pub build_seconds: f64,
+    pub trace: bool,
+    pub verilator_version: String,
+}
+
+/// The Verilator arguments that shape the binary (paths excluded, so they can be hashed).
+fn verilator_flags(top: &str, options: &BuildOptions) -> Vec<String> {
+    let mut flags: Vec<String> = ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    flags.extend(["-Wno-fatal".into(), "--top-module".into(), top.into(), "--prefix".into(), format!("V{top}")]);
+    flags.extend(["-o".into(), BINARY.into()]);
+    if options.trace {
+        flags.push("--trace".into());
+    }
+    flags
+}
+
+/// SHA-256 (hex) over the schema tag, each source's contents (length-prefixed, in order), the rendered harness,
+/// the helper header, the Verilator version line and the build flags. Source *paths* are not hashed: the same
+/// design written to another place reuses the binary.
+pub fn cache_key(sources: &[Vec<u8>], harness: &str, version: &str, flags: &[String]) -> String {
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(CACHE_SCHEMA.as_bytes());
+    field(&(sources.len() as u64).to_le_bytes());
+    sources.iter().for_each(|s| field(s));
+    field(harness.as_bytes());
+    field(BITS_HEADER.as_bytes());
+    field(version.as_bytes());
+    field(flags.join("\0").as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn read_sources(sources: &[PathBuf]) -> Result<Vec<Vec<u8>>, SimError> {
+    sources.iter().map(|p| fs::read(p).map_err(SimError::io("read", p))).collect()
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, SimError> {
+    fs::canonicalize(path).map_err(SimError::io("resolve", path))
+}
+
+/// Builds (or finds in the cache) the simulation of `sources` (Verilog in dependency order; a Yosys netlist works
+/// too) with the harness for `shape`, whose top module must be `shape.array_module_name()`.
+pub fn build(
+    sources: &[PathBuf],
+    shape: &ArrayShape,
+    cache_root: &Path,
+    options: &BuildOptions,
+) -> Result<SimBuild, SimError> {
+    let start = Instant::now();
+    let tool = verilator_available()?;
+    let version = verilator_version(&tool)?;
+    let harness = render_harness(shape, options.trace)?;
+    let flags = verilator_flags(&shape.array_module_name(), options);
+    let key = cache_key(&read_sources(sources)?, &harness, &version, &flags);
+    let dest = cache_root.join(&key);
+    let cache_hit = dest.join(BINARY).is_file();
+    if !cache_hit {
+        let job = BuildJob { tool: &tool, sources, harness: &harness, flags: &flags, jobs: options.jobs };
+        job.run(cache_root, &key, &dest)?;
+    }
+    let log = dest.join(LOG);
+    Ok(SimBuild {
+        shape: *shape,
+        binary: dest.join(BINARY),
+        warnings: log_warnings(&log),
+        log,
+        dir: dest,
+        key,
+        cache_hit,
+        build_seconds: start.elapsed().as_secs_f64(),
+        trace: options.trace,
+        verilator_version: version,
+    })
+}
+
+/// One uncached build: the inputs needed to stage, compile and publish a cache entry.
+struct BuildJob<'a> {
+    tool: &'a Path,
+    sources: &'a [PathBuf],
+    harness: &'a str,
+    flags: &'a [String],
+    jobs: u32,
+}
+
+impl BuildJob<'_> {
+    fn run(&self, cache_root: &Path, key: &str, dest: &Path) -> Result<(), SimError> {
+        fs::create_dir_all(cache_root).map_err(SimError::io("create", cache_root))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".build-")
+            .tempdir_in(cache_root)
+            .map_err(SimError::io("create a build directory in", cache_root))?;
+        self.stage(tmp.path())?;
+        self.compile(tmp.path(), cache_root, key)?;
+        finish_entry(tmp.path())?;
+        publish(tmp, dest)
+    }
+
+    /// Writes the harness sources and a human-readable list of the design files into the build directory.
+    fn stage(&self, dir: &Path) -> Result<(), SimError> {
+        let write = |name: &str, text: &str| fs::write(dir.join(name), text).map_err(SimError::io("write", dir.join(name)));
+        write(HARNESS, self.harness)?;
+        write(BITS, BITS_HEADER)?;
+        let list: String = self.sources.iter().map(|p| format!("{}\n", p.display())).collect();
+        write(SOURCES, &list)
+    }
+
+    /// Runs Verilator with all output in `build.log`; on failure the log is kept as `cache_root/failed-<key>.log`.
+    fn compile(&self, dir: &Path, cache_root: &Path, key: &str) -> Result<(), SimError> {
+        let log_path = dir.join(LOG);
+        let log = File::create(&log_path).map_err(SimError::io("create", &log_path))?;
+        let log_err = log.try_clone().map_err(SimError::io("open", &log_path))?;
+        let mut cmd = Command::new(self.tool);
+        cmd.args(self.flags).arg("-j").arg(self.jobs.max(1).to_string());
+        cmd.arg("-Mdir").arg(dir.join("obj_dir"));
+        for s in self.sources {
+            cmd.arg(absolute(s)?);
+        }
+        cmd.arg(dir.join(HARNESS)).current_dir(dir);
+        let status = cmd.stdin(Stdio::null()).stdout(log).stderr(log_err).status();
+        let status = status.map_err(SimError::io("run", self.tool))?;
+        if status.success() && dir.join("obj_dir").join(BINARY).is_file() {
+            return Ok(());
+        }
+        let kept = cache_root.join(format!("failed-{key}.log"));
+        let _ = fs::copy(&log_path, &kept);
+        Err(build_failure(&log_path, kept, status.to_string()))
+    }
+}
+
+fn build_failure(log_path: &Path, kept: PathBuf, status: String) -> SimError {
+    let text = fs::read_to_string(log_path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+    let first_error = lines
+        .iter()
+        .find(|l| l.starts_with("%Error") || l.contains("error:"))
+        .map_or("see the build log", |l| l.trim())
+        .to_string();
+    SimError::BuildFailed { status, first_error, log: kept, tail }
+}
+
+/// Keeps only what a cache entry needs: the binary moves up and the object directory (tens of MB) goes.
+fn finish_entry(dir: &Path) -> Result<(), SimError> {
+    let built = dir.join("obj_dir").join(BINARY);
+    fs::rename(&built, dir.join(BINARY)).map_err(SimError::io("move", &built))?;
+    let obj = dir.join("obj_dir");
+    fs::remove_dir_all(&obj).map_err(SimError::io("remove", &obj))
+}
+
+/// Atomically renames the finished build directory to `dest`. If another process got there first, its
+/// (complete, identical-by-key) entry wins and ours is discarded.
+fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<(), SimError> {
+    match fs::rename(tmp.path(), dest) {
+        Ok(()) => {
+            let _ = tmp.keep();
+            Ok(())
+        }
+        Err(_) if dest.join(BINARY).is_file() => Ok(()),
+        Err(e) => Err(SimError::Io { action: "publish the build to", path: dest.to_path_buf(), source: e }),
+    }
+}
+
+/// First lines of the `%Warning` messages in a build log (empty if the log cannot be read).
+fn log_warnings(log: &Path) -> Vec<String> {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter(|l| l.starts_with("%Warning")).map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_key_depends_on_every_input() {
+        let flags = vec!["--cc".to_string()];
+        let base = cache_key(&[b"module a; endmodule".to_vec()], "h", "V 5", &flags);
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, cache_key(&[b"module a; endmodule".to_vec()], "h", "V 5", &flags));
+        assert_ne!(base, cache_key(&[b"module b; endmodule".to_vec()], "h", "V 5", &flags));
+        assert_ne!(base, cache_key(&[b"module a; endmodule".to_vec()], "h2", "V 5", &flags));
+        assert_ne!(base, cache_key(&[b"module a; endmodule".to_vec()], "h", "V 4", &flags));
+        assert_ne!(base, cache_key(&[b"module a; endmodule".to_vec()], "h", "V 5", &["--trace".to_string()]));
+        // Splitting the same bytes differently across files is a different design.
+        assert_ne!(
+            cache_key(&[b"ab".to_vec(), b"c".to_vec()], "h", "V 5", &flags),
+            cache_key(&[b"a".to_vec(), b"bc".to_vec()], "h", "V 5", &flags)
+        );
+    }
+
+    #[test]
+    fn trace_is_a_flag_and_jobs_is_not() {
+        let plain = verilator_flags("top", &BuildOptions::default());
+        let jobs = verilator_flags("top", &BuildOptions { trace: false, jobs: 8 });
+        let traced = verilator_flags("top", &BuildOptions { trace: true, jobs: 2 });
+        assert_eq!(plain, jobs);
+        assert!(traced.contains(&"--trace".to_string()) && !plain.contains(&"--trace".to_string()));
+        assert!(plain.windows(2).any(|w| w[0] == "--prefix" && w[1] == "Vtop"));
+    }
+}
