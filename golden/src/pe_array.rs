@@ -4,7 +4,7 @@
 mod run;
 mod schedule;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::nm::NmPattern;
 use crate::numerics::MAX_PRODUCT;
@@ -15,7 +15,7 @@ pub use schedule::{schedule_dense, schedule_sparse, Schedule, Tile};
 
 /// The shape of one PE array. Build it through [`ArrayShape::new`], which checks every value; the streaming models
 /// re-check what they rely on ([`ArrayShape::checked_pattern`]) because the fields are public.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ArrayShape {
     pub n: usize,
     pub m: usize,

@@ -65,7 +65,20 @@ pub fn flatten_text(verilog: &str, module_name: &str, clock: &str) -> Result<Str
         out.push_str(&line);
         out.push('\n');
     }
-    Ok(tidy(&out.replace('$', "_")))
+    Ok(tidy(&relabel_sections(&out.replace('$', "_"))))
+}
+
+/// rust-hdl's section comments, renamed for readers who never saw the rust-hdl source.
+fn relabel_sections(text: &str) -> String {
+    [
+        ("// Module arguments", "// Ports"),
+        ("// Constant declarations", "// Constants"),
+        ("// Stub signals", "// Registers: next value (*_d) and current value (*_q)"),
+        ("// Local signals", "// Internal signals"),
+        ("// Update code", "// Next-state and output logic (rust-hdl update(), hdl/src/array_ctrl.rs)"),
+    ]
+    .iter()
+    .fold(text.to_string(), |acc, (from, to)| acc.replace(from, to))
 }
 
 /// Text of `module <name>(` … `endmodule // <name>`.
@@ -136,4 +149,35 @@ fn tidy(text: &str) -> String {
         out.push('\n');
     }
     out.trim().to_string() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::array_ctrl::ArrayCtrl;
+
+    #[test]
+    fn controller_flattens_into_one_clean_module() {
+        let text = flatten_block(ArrayCtrl::new(16), "sta_array_ctrl_r16", "clk").unwrap();
+        assert_eq!(text.lines().filter(|l| l.starts_with("module ")).count(), 1);
+        assert!(text.starts_with("module sta_array_ctrl_r16("));
+        assert!(!text.contains('$'), "no rust-hdl instance names");
+        assert!(!text.contains("initial"), "reset, not initial values");
+        assert!(!text.contains("32'h"), "no unsized 32-bit literals");
+        assert_eq!(text.matches("always @(posedge clk)").count(), 1);
+        assert!(text.contains("drain_count_q <= drain_count_d;"));
+        assert!(text.contains("localparam  rows = 7'b10000;"));
+    }
+
+    #[test]
+    fn refuses_children_that_are_not_dffs() {
+        let verilog = "module top(a);\n    top$x x(\n    );\nendmodule // top\n\nmodule top$x(q);\n    assign q = 1;\nendmodule // top$x\n";
+        let err = flatten_text(verilog, "m", "clk").unwrap_err();
+        assert!(err.to_string().contains("not a DFF"), "{err}");
+    }
+
+    #[test]
+    fn reports_missing_top() {
+        assert!(flatten_text("module other(a);\nendmodule // other\n", "m", "clk").is_err());
+    }
 }

@@ -65,8 +65,11 @@ pub struct SimBuild {
 }
 
 /// The Verilator arguments that shape the binary (paths excluded, so they can be hashed).
+///
+/// `-fno-dfg`: Verilator 5.006's DFG optimizer miscompiles Yosys gate-level netlists of an accumulator array
+/// (every lane's sign bit came out flipped; Icarus and Verilator without DFG agree on the right answer).
 fn verilator_flags(top: &str, options: &BuildOptions) -> Vec<String> {
-    let mut flags: Vec<String> = ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
+    let mut flags: Vec<String> = ["--cc", "--exe", "--build", "-O3", "-fno-dfg", "--x-assign", "fast", "--x-initial", "fast"]
         .iter()
         .map(|s| s.to_string())
         .collect();
