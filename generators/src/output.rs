@@ -25,15 +25,10 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
+/// Creates missing parent directories (like `mkdir -p`); called only once the output is ready to be written.
 fn ensure_parent(path: &Path) -> Result<PathBuf> {
     let parent = parent_of(path);
-    if !parent.is_dir() {
-        return Err(StaError::Usage(format!(
-            "cannot write {}: directory {} does not exist",
-            path.display(),
-            parent.display()
-        )));
-    }
+    fs::create_dir_all(&parent).map_err(io_context(format!("creating directory {}", parent.display())))?;
     Ok(parent)
 }
 

@@ -58,3 +58,48 @@ pub fn lint(sources: &[PathBuf], top: &str) -> Result<LintReport, SimError> {
         Err(SimError::Lint(Box::new(report)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip() -> bool {
+        std::env::var_os("STA_SKIP_VERILATOR_TESTS").is_some()
+    }
+
+    fn module(dir: &std::path::Path, name: &str, body: &str) -> PathBuf {
+        let path = dir.join(format!("{name}.v"));
+        let text = format!("module {name} (input wire clk, input wire [3:0] a, output reg [3:0] y);\n{body}\nendmodule\n");
+        std::fs::write(&path, text).expect("write test module");
+        path
+    }
+
+    #[test]
+    fn clean_module_passes_and_unused_signal_fails() {
+        if skip() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clean = module(dir.path(), "clean", "always @(posedge clk) y <= a;");
+        assert!(lint(&[clean], "clean").is_ok_and(|r| r.is_clean()));
+        let dirty = module(dir.path(), "dirty", "wire [3:0] spare = a + 4'd1;\nalways @(posedge clk) y <= a;");
+        match lint(&[dirty], "dirty") {
+            Err(SimError::Lint(report)) => {
+                assert!(report.warnings.iter().any(|w| w.contains("UNUSED")), "{}", report.output);
+                assert!(report.errors.is_empty(), "{:?}", report.errors);
+            }
+            other => panic!("expected a lint failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_as_errors() {
+        if skip() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let broken = module(dir.path(), "broken", "always @(posedge clk) y <= ;");
+        let Err(SimError::Lint(report)) = lint(&[broken], "broken") else { panic!("expected a lint failure") };
+        assert!(!report.errors.is_empty() && !report.first().starts_with("%Error: Exiting"));
+    }
+}
