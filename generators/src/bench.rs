@@ -99,7 +99,11 @@ fn generation_point(size: usize, repeat: usize) -> Result<GenerationPoint> {
         let start = Instant::now();
         let (_, files) = pe_array_files(&shape)?;
         times.push(start.elapsed().as_secs_f64());
-        bytes = files.iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "v")).map(|(_, b)| b.len()).sum();
+        bytes = files
+            .iter()
+            .filter(|(p, _)| p.extension().is_some_and(|e| e == "v"))
+            .map(|(_, b)| b.len())
+            .sum();
     }
     times.sort_by(f64::total_cmp);
     let pes = size * size;
@@ -119,8 +123,12 @@ fn utilisation_runs() -> Result<(GemmReport, GemmReport, f64)> {
     let pattern = NmPattern::new(2, 8).map_err(usage)?;
     let w = prune_nm(&random_i8(384, 384, &mut rng), pattern);
     let x = random_i8(384, 128, &mut rng);
-    let empty_cache = tempfile::tempdir().map_err(crate::error::io_context("creating a temporary cache"))?;
-    let cold = SimArgs { cache_dir: Some(empty_cache.path().to_path_buf()), ..SimArgs::default() };
+    let empty_cache =
+        tempfile::tempdir().map_err(crate::error::io_context("creating a temporary cache"))?;
+    let cold = SimArgs {
+        cache_dir: Some(empty_cache.path().to_path_buf()),
+        ..SimArgs::default()
+    };
     let start = Instant::now();
     let sparse = simulate_gemm(&shape, &w, &x, Mode::Sparse, false, &cold)?;
     let cold_seconds = start.elapsed().as_secs_f64();

@@ -16,7 +16,11 @@ use crate::npy::read_i8_matrix;
 use crate::output::{check_overwrite, write_file_atomically};
 
 #[derive(Debug, Parser)]
-#[command(name = "sta", version, about = "RTL generator for the STA N:M sparse transformer accelerator")]
+#[command(
+    name = "sta",
+    version,
+    about = "RTL generator for the STA N:M sparse transformer accelerator"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -70,7 +74,14 @@ impl Cli {
             Command::Gemm(args) => run_gemm(&args),
             Command::Demo(args) => run_demo(&args),
             Command::Bench(args) => run_bench(&args),
-            Command::Compress { n, m, weights, out, prune, force } => compress_weights(n, m, &weights, &out, prune, force),
+            Command::Compress {
+                n,
+                m,
+                weights,
+                out,
+                prune,
+                force,
+            } => compress_weights(n, m, &weights, &out, prune, force),
         }
     }
 }
@@ -80,7 +91,11 @@ fn generate(array: &ArrayArgs, out: &std::path::Path, force: bool) -> Result<()>
     check_overwrite(out, force)?;
     let start = Instant::now();
     let (design, sources) = write_pe_array(&shape, out, force)?;
-    let bytes: u64 = sources.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let bytes: u64 = sources
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     println!(
         "generated {} ({} modules, {} bytes of Verilog) in {} in {:.3} s",
         design.top,
@@ -92,7 +107,14 @@ fn generate(array: &ArrayArgs, out: &std::path::Path, force: bool) -> Result<()>
     Ok(())
 }
 
-fn compress_weights(n: usize, m: usize, weights: &std::path::Path, out: &std::path::Path, prune: bool, force: bool) -> Result<()> {
+fn compress_weights(
+    n: usize,
+    m: usize,
+    weights: &std::path::Path,
+    out: &std::path::Path,
+    prune: bool,
+    force: bool,
+) -> Result<()> {
     let pattern = NmPattern::new(n, m).map_err(usage)?;
     check_overwrite(out, force)?;
     let mut w = read_i8_matrix(weights, "--weights")?;

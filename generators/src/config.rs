@@ -67,14 +67,24 @@ impl ArrayArgs {
         let m = required("--m", self.m.or(file.m))?;
         let rows = required("--rows", self.rows.or(file.rows))?;
         let cols = required("--cols", self.cols.or(file.cols))?;
-        let acc_width = self.acc_width.or(file.acc_width).unwrap_or(DEFAULT_ACC_WIDTH);
-        let max_k = self.max_k.or(file.max_k).unwrap_or(ArrayShape::DEFAULT_MAX_K);
+        let acc_width = self
+            .acc_width
+            .or(file.acc_width)
+            .unwrap_or(DEFAULT_ACC_WIDTH);
+        let max_k = self
+            .max_k
+            .or(file.max_k)
+            .unwrap_or(ArrayShape::DEFAULT_MAX_K);
         ArrayShape::new(n, m, rows, cols, acc_width, max_k).map_err(usage)
     }
 }
 
 fn required(flag: &str, value: Option<usize>) -> Result<usize> {
-    value.ok_or_else(|| StaError::Usage(format!("{flag} is required (give it on the command line or in --config)")))
+    value.ok_or_else(|| {
+        StaError::Usage(format!(
+            "{flag} is required (give it on the command line or in --config)"
+        ))
+    })
 }
 
 fn read_config(path: &Path) -> Result<ConfigFile> {
@@ -82,7 +92,10 @@ fn read_config(path: &Path) -> Result<ConfigFile> {
         .map_err(|e| StaError::Usage(format!("cannot read config file {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| {
         let message = e.message().replace('\n', " ");
-        StaError::Usage(format!("config file {} is not valid: {message}", path.display()))
+        StaError::Usage(format!(
+            "config file {} is not valid: {message}",
+            path.display()
+        ))
     })
 }
 

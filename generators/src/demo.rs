@@ -44,9 +44,16 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
     let pattern = NmPattern::new(shape.n, shape.m).map_err(usage)?;
     let w = prune_nm(&random_i8(o, k, &mut rng), pattern);
     let x = random_i8(k, t, &mut rng);
-    println!("demo: {} (N:M = {}:{}), Y[{o}x{t}] = W[{o}x{k}]·X[{k}x{t}], seed {}", shape.array_module_name(), shape.n, shape.m, args.seed);
+    println!(
+        "demo: {} (N:M = {}:{}), Y[{o}x{t}] = W[{o}x{k}]·X[{k}x{t}], seed {}",
+        shape.array_module_name(),
+        shape.n,
+        shape.m,
+        args.seed
+    );
 
-    let staging = tempfile::tempdir().map_err(crate::error::io_context("creating a temporary directory"))?;
+    let staging =
+        tempfile::tempdir().map_err(crate::error::io_context("creating a temporary directory"))?;
     write_pe_array(&shape, &staging.path().join("design"), false)?;
     let sparse = simulate_gemm(&shape, &w, &x, Mode::Sparse, false, &SimArgs::default())?;
     let dense = simulate_gemm(&shape, &w, &x, Mode::Dense, false, &SimArgs::default())?;
@@ -59,32 +66,76 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
         sparse.report.cycles as f64 / dense.report.cycles as f64,
         shape.n as f64 / shape.m as f64
     );
-    write_outputs(&args.out, staging.path(), &shape, &w, &x, &sparse, &dense, args.force)?;
-    println!("wrote the design, W.npy, X.npy, Y.npy and both reports to {}", args.out.display());
+    write_outputs(
+        &args.out,
+        staging.path(),
+        &shape,
+        &w,
+        &x,
+        &sparse,
+        &dense,
+        args.force,
+    )?;
+    println!(
+        "wrote the design, W.npy, X.npy, Y.npy and both reports to {}",
+        args.out.display()
+    );
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write_outputs(out: &Path, staged: &Path, shape: &ArrayShape, w: &Matrix<i8>, x: &Matrix<i8>, sparse: &GemmRun, dense: &GemmRun, force: bool) -> Result<()> {
+fn write_outputs(
+    out: &Path,
+    staged: &Path,
+    shape: &ArrayShape,
+    w: &Matrix<i8>,
+    x: &Matrix<i8>,
+    sparse: &GemmRun,
+    dense: &GemmRun,
+    force: bool,
+) -> Result<()> {
     let mut files = Vec::new();
     for entry in walk(&staged.join("design"))? {
-        let relative = entry.strip_prefix(staged).expect("walked below staged").to_path_buf();
-        let bytes = std::fs::read(&entry).map_err(crate::error::io_context(format!("reading {}", entry.display())))?;
+        let relative = entry
+            .strip_prefix(staged)
+            .expect("walked below staged")
+            .to_path_buf();
+        let bytes = std::fs::read(&entry).map_err(crate::error::io_context(format!(
+            "reading {}",
+            entry.display()
+        )))?;
         files.push((relative, bytes));
     }
     files.push((PathBuf::from("W.npy"), i8_matrix_to_npy(w)?));
     files.push((PathBuf::from("X.npy"), i8_matrix_to_npy(x)?));
-    files.push((PathBuf::from("Y.npy"), matrix_to_npy(&sparse.y, shape.acc_width)?));
-    files.push((PathBuf::from("report.sparse.json"), (serde_json::to_string_pretty(&sparse.report).expect("serializes") + "\n").into_bytes()));
-    files.push((PathBuf::from("report.dense.json"), (serde_json::to_string_pretty(&dense.report).expect("serializes") + "\n").into_bytes()));
+    files.push((
+        PathBuf::from("Y.npy"),
+        matrix_to_npy(&sparse.y, shape.acc_width)?,
+    ));
+    files.push((
+        PathBuf::from("report.sparse.json"),
+        (serde_json::to_string_pretty(&sparse.report).expect("serializes") + "\n").into_bytes(),
+    ));
+    files.push((
+        PathBuf::from("report.dense.json"),
+        (serde_json::to_string_pretty(&dense.report).expect("serializes") + "\n").into_bytes(),
+    ));
     write_dir_atomically(out, &files, force)
 }
 
 fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(crate::error::io_context(format!("listing {}", dir.display())))?;
+    let entries = std::fs::read_dir(dir).map_err(crate::error::io_context(format!(
+        "listing {}",
+        dir.display()
+    )))?;
     for entry in entries {
-        let path = entry.map_err(crate::error::io_context(format!("listing {}", dir.display())))?.path();
+        let path = entry
+            .map_err(crate::error::io_context(format!(
+                "listing {}",
+                dir.display()
+            )))?
+            .path();
         if path.is_dir() {
             files.extend(walk(&path)?);
         } else {

@@ -28,11 +28,19 @@ pub struct Manifest {
     pub files: Vec<String>,
 }
 
-/// Elaborates the PE array and lays out every file of its design directory (relative path, contents).
-pub fn pe_array_files(shape: &ArrayShape) -> Result<(GeneratedDesign, Vec<(PathBuf, Vec<u8>)>)> {
-    let design = emit_pe_array(shape).map_err(|e| StaError::Tool(format!("RTL generation failed: {e}")))?;
-    let rtl: Vec<String> = design.modules.iter().map(|m| format!("{RTL_DIR}/{}.v", m.name)).collect();
-    let mut files: Vec<(PathBuf, Vec<u8>)> = design
+/// Files of a design directory: (path relative to the directory, contents).
+pub type DesignFiles = Vec<(PathBuf, Vec<u8>)>;
+
+/// Elaborates the PE array and lays out every file of its design directory.
+pub fn pe_array_files(shape: &ArrayShape) -> Result<(GeneratedDesign, DesignFiles)> {
+    let design =
+        emit_pe_array(shape).map_err(|e| StaError::Tool(format!("RTL generation failed: {e}")))?;
+    let rtl: Vec<String> = design
+        .modules
+        .iter()
+        .map(|m| format!("{RTL_DIR}/{}.v", m.name))
+        .collect();
+    let mut files: DesignFiles = design
         .modules
         .iter()
         .zip(&rtl)
@@ -40,7 +48,10 @@ pub fn pe_array_files(shape: &ArrayShape) -> Result<(GeneratedDesign, Vec<(PathB
         .collect();
     let filelist = rtl.iter().map(|p| format!("{p}\n")).collect::<String>();
     files.push((PathBuf::from(FILELIST), filelist.into_bytes()));
-    files.push((PathBuf::from(RESOLVED_CONFIG), resolved_toml(shape).into_bytes()));
+    files.push((
+        PathBuf::from(RESOLVED_CONFIG),
+        resolved_toml(shape).into_bytes(),
+    ));
     let manifest = Manifest {
         generator: GENERATOR.to_string(),
         kind: "pe_array",
@@ -55,9 +66,17 @@ pub fn pe_array_files(shape: &ArrayShape) -> Result<(GeneratedDesign, Vec<(PathB
 }
 
 /// Writes the design directory atomically and returns the Verilog sources in dependency order.
-pub fn write_pe_array(shape: &ArrayShape, dir: &Path, force: bool) -> Result<(GeneratedDesign, Vec<PathBuf>)> {
+pub fn write_pe_array(
+    shape: &ArrayShape,
+    dir: &Path,
+    force: bool,
+) -> Result<(GeneratedDesign, Vec<PathBuf>)> {
     let (design, files) = pe_array_files(shape)?;
     write_dir_atomically(dir, &files, force)?;
-    let sources = design.modules.iter().map(|m| dir.join(RTL_DIR).join(format!("{}.v", m.name))).collect();
+    let sources = design
+        .modules
+        .iter()
+        .map(|m| dir.join(RTL_DIR).join(format!("{}.v", m.name)))
+        .collect();
     Ok((design, sources))
 }

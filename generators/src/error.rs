@@ -19,7 +19,10 @@ pub enum StaError {
     #[error("{0}")]
     Mismatch(String),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 impl StaError {

@@ -8,7 +8,10 @@ use serde::Serialize;
 use sta_golden::gemm::{gemm_dense, gemm_sparse};
 use sta_golden::matrix::Matrix;
 use sta_golden::nm::{check_nm, compress, prune_nm, NmPattern};
-use sta_golden::pe_array::{assemble, run_array, schedule_dense, schedule_sparse, utilisation, ArrayShape, ResultBeat, Schedule};
+use sta_golden::pe_array::{
+    assemble, run_array, schedule_dense, schedule_sparse, utilisation, ArrayShape, ResultBeat,
+    Schedule,
+};
 use sta_hdl::emit::{config_hash, GENERATOR};
 use sta_testbenches::{BuildOptions, RunOptions, SimOutcome};
 
@@ -66,7 +69,12 @@ pub struct SimArgs {
 
 impl Default for SimArgs {
     fn default() -> Self {
-        SimArgs { in_gap: 0.0, out_stall: 0.0, seed: 1, cache_dir: None }
+        SimArgs {
+            in_gap: 0.0,
+            out_stall: 0.0,
+            seed: 1,
+            cache_dir: None,
+        }
     }
 }
 
@@ -126,9 +134,17 @@ pub fn run_gemm(args: &GemmArgs) -> Result<()> {
     }
     let w = read_i8_matrix(&args.weights, "--weights")?;
     let x = read_i8_matrix(&args.activations, "--activations")?;
-    let mode = if args.dense { Mode::Dense } else { Mode::Sparse };
+    let mode = if args.dense {
+        Mode::Dense
+    } else {
+        Mode::Sparse
+    };
     let run = simulate_gemm(&shape, &w, &x, mode, args.prune, &args.sim)?;
-    write_file_atomically(&args.out, &matrix_to_npy(&run.y, shape.acc_width)?, args.force)?;
+    write_file_atomically(
+        &args.out,
+        &matrix_to_npy(&run.y, shape.acc_width)?,
+        args.force,
+    )?;
     if let Some(report) = &args.report {
         let json = serde_json::to_string_pretty(&run.report).expect("report serializes") + "\n";
         write_file_atomically(report, json.as_bytes(), args.force)?;
@@ -138,30 +154,50 @@ pub fn run_gemm(args: &GemmArgs) -> Result<()> {
 }
 
 /// Prepares the stream schedule, simulates it, checks every result beat and reassembles Y.
-pub fn simulate_gemm(shape: &ArrayShape, w: &Matrix<i8>, x: &Matrix<i8>, mode: Mode, prune: bool, sim: &SimArgs) -> Result<GemmRun> {
+pub fn simulate_gemm(
+    shape: &ArrayShape,
+    w: &Matrix<i8>,
+    x: &Matrix<i8>,
+    mode: Mode,
+    prune: bool,
+    sim: &SimArgs,
+) -> Result<GemmRun> {
     check_probability("--in-gap", sim.in_gap)?;
     check_probability("--out-stall", sim.out_stall)?;
     let (schedule, reference) = plan(shape, w, x, mode, prune)?;
     let expected = run_array(shape, &schedule.weights, &schedule.acts).map_err(usage)?;
     let golden_y = assemble(&schedule, &expected).map_err(usage)?;
     if golden_y != reference {
-        return Err(StaError::Mismatch("internal: the stream model disagrees with the plain GEMM (report this bug)".into()));
+        return Err(StaError::Mismatch(
+            "internal: the stream model disagrees with the plain GEMM (report this bug)".into(),
+        ));
     }
     let outcome = simulate(shape, &schedule, expected.len(), sim)?;
     compare_beats(&expected, &outcome.outcome.results)?;
     let report = make_report(shape, mode, w, x, &schedule, &outcome, sim);
-    Ok(GemmRun { y: golden_y, report })
+    Ok(GemmRun {
+        y: golden_y,
+        report,
+    })
 }
 
 fn check_probability(flag: &str, p: f64) -> Result<()> {
     if !(0.0..1.0).contains(&p) {
-        return Err(StaError::Usage(format!("{flag} = {p} is not a probability in [0, 1)")));
+        return Err(StaError::Usage(format!(
+            "{flag} = {p} is not a probability in [0, 1)"
+        )));
     }
     Ok(())
 }
 
 /// Checks shapes and the N:M property, and builds the stream schedule plus the plain-GEMM reference result.
-pub fn plan(shape: &ArrayShape, w: &Matrix<i8>, x: &Matrix<i8>, mode: Mode, prune: bool) -> Result<(Schedule, Matrix<i64>)> {
+pub fn plan(
+    shape: &ArrayShape,
+    w: &Matrix<i8>,
+    x: &Matrix<i8>,
+    mode: Mode,
+    prune: bool,
+) -> Result<(Schedule, Matrix<i64>)> {
     check_shapes(shape, w, x)?;
     let pattern = NmPattern::new(shape.n, shape.m).map_err(usage)?;
     match mode {
@@ -170,11 +206,18 @@ pub fn plan(shape: &ArrayShape, w: &Matrix<i8>, x: &Matrix<i8>, mode: Mode, prun
             Ok((schedule, gemm_dense(w, x, shape.acc_width).map_err(usage)?))
         }
         Mode::Sparse => {
-            let w = if prune { prune_nm(w, pattern) } else { w.clone() };
+            let w = if prune {
+                prune_nm(w, pattern)
+            } else {
+                w.clone()
+            };
             check_nm(&w, pattern).map_err(|e| StaError::Usage(format!("--weights: {e}")))?;
             let compressed = compress(&w, pattern).map_err(usage)?;
             let schedule = schedule_sparse(shape, &compressed, x).map_err(usage)?;
-            Ok((schedule, gemm_sparse(&compressed, x, shape.acc_width).map_err(usage)?))
+            Ok((
+                schedule,
+                gemm_sparse(&compressed, x, shape.acc_width).map_err(usage)?,
+            ))
         }
     }
 }
@@ -188,7 +231,10 @@ fn check_shapes(shape: &ArrayShape, w: &Matrix<i8>, x: &Matrix<i8>) -> Result<()
         )));
     }
     if k % shape.m != 0 {
-        return Err(StaError::Usage(format!("K = {k} (columns of --weights) must be a multiple of M = {}", shape.m)));
+        return Err(StaError::Usage(format!(
+            "K = {k} (columns of --weights) must be a multiple of M = {}",
+            shape.m
+        )));
     }
     if k > shape.max_k {
         return Err(StaError::Usage(format!(
@@ -197,7 +243,9 @@ fn check_shapes(shape: &ArrayShape, w: &Matrix<i8>, x: &Matrix<i8>) -> Result<()
         )));
     }
     if o == 0 || x.cols() == 0 {
-        return Err(StaError::Usage("--weights and --activations must not be empty".into()));
+        return Err(StaError::Usage(
+            "--weights and --activations must not be empty".into(),
+        ));
     }
     Ok(())
 }
@@ -209,7 +257,12 @@ pub struct Simulated {
 }
 
 /// Generates the RTL for `shape` into a temporary directory and simulates the schedule on it.
-fn simulate(shape: &ArrayShape, schedule: &Schedule, expected_beats: usize, sim: &SimArgs) -> Result<Simulated> {
+fn simulate(
+    shape: &ArrayShape,
+    schedule: &Schedule,
+    expected_beats: usize,
+    sim: &SimArgs,
+) -> Result<Simulated> {
     sta_testbenches::verilator_available().map_err(|e| StaError::Tool(e.to_string()))?;
     let work = tempfile::tempdir().map_err(io_context("creating a temporary directory"))?;
     let (_, sources) = write_pe_array(shape, &work.path().join("design"), false)?;
@@ -217,9 +270,18 @@ fn simulate(shape: &ArrayShape, schedule: &Schedule, expected_beats: usize, sim:
 }
 
 /// Simulates the schedule on the given Verilog (the generated RTL, or a gate-level netlist of it).
-pub fn simulate_sources(shape: &ArrayShape, sources: &[PathBuf], schedule: &Schedule, expected_beats: usize, sim: &SimArgs) -> Result<Simulated> {
+pub fn simulate_sources(
+    shape: &ArrayShape,
+    sources: &[PathBuf],
+    schedule: &Schedule,
+    expected_beats: usize,
+    sim: &SimArgs,
+) -> Result<Simulated> {
     let cache = cache_root(sim.cache_dir.as_deref());
-    std::fs::create_dir_all(&cache).map_err(io_context(format!("creating the build cache {}", cache.display())))?;
+    std::fs::create_dir_all(&cache).map_err(io_context(format!(
+        "creating the build cache {}",
+        cache.display()
+    )))?;
     let build = sta_testbenches::build(sources, shape, &cache, &BuildOptions::default())
         .map_err(|e| StaError::Tool(e.to_string()))?;
     // generous: each beat needs both inputs valid and each result a ready cycle, so scale by the stall odds
@@ -237,9 +299,14 @@ pub fn simulate_sources(shape: &ArrayShape, sources: &[PathBuf], schedule: &Sche
         .run(&schedule.weights, &schedule.acts, expected_beats, &options)
         .map_err(|e| StaError::Tool(e.to_string()))?;
     if outcome.err_last {
-        return Err(StaError::Mismatch("the array flagged err_last: s_w_tlast and s_a_tlast disagreed on a beat".into()));
+        return Err(StaError::Mismatch(
+            "the array flagged err_last: s_w_tlast and s_a_tlast disagreed on a beat".into(),
+        ));
     }
-    Ok(Simulated { outcome, cached: build.cache_hit })
+    Ok(Simulated {
+        outcome,
+        cached: build.cache_hit,
+    })
 }
 
 /// The build cache: `--cache-dir`, else `$STA_CACHE_DIR`, else `$XDG_CACHE_HOME/sta`, else `~/.cache/sta`.
@@ -270,7 +337,10 @@ pub fn compare_beats(expected: &[ResultBeat], got: &[ResultBeat]) -> Result<()> 
     }
     for (beat, (e, g)) in expected.iter().zip(got).enumerate() {
         if e.last != g.last {
-            return Err(StaError::Mismatch(format!("result beat {beat}: m_y_tlast = {}, golden {}", g.last, e.last)));
+            return Err(StaError::Mismatch(format!(
+                "result beat {beat}: m_y_tlast = {}, golden {}",
+                g.last, e.last
+            )));
         }
         if let Some(lane) = (0..e.values.len()).find(|&l| e.values.get(l) != g.values.get(l)) {
             return Err(StaError::Mismatch(format!(
@@ -283,7 +353,15 @@ pub fn compare_beats(expected: &[ResultBeat], got: &[ResultBeat]) -> Result<()> 
     Ok(())
 }
 
-fn make_report(shape: &ArrayShape, mode: Mode, w: &Matrix<i8>, x: &Matrix<i8>, schedule: &Schedule, sim: &Simulated, args: &SimArgs) -> GemmReport {
+fn make_report(
+    shape: &ArrayShape,
+    mode: Mode,
+    w: &Matrix<i8>,
+    x: &Matrix<i8>,
+    schedule: &Schedule,
+    sim: &Simulated,
+    args: &SimArgs,
+) -> GemmReport {
     let out = &sim.outcome;
     let cycles = out.cycles.max(1);
     let (o, k, t) = (w.rows(), w.cols(), x.cols());
@@ -317,14 +395,31 @@ fn make_report(shape: &ArrayShape, mode: Mode, w: &Matrix<i8>, x: &Matrix<i8>, s
 }
 
 pub fn print_summary(r: &GemmReport) {
-    println!("{} ({:?}) Y[{}x{}] = W[{}x{}]·X[{}x{}]", r.top, r.mode, r.o, r.t, r.o, r.k, r.k, r.t);
-    println!("  bit-exact against the golden model: {} result beats compared", r.result_beats_compared);
-    println!("  cycles {}  (busy {}, stall {})  tiles {}  beats {}", r.cycles, r.perf_busy, r.perf_stall, r.tiles, r.beats);
-    println!("  MAC-slot utilisation {:.1} %   dense-equivalent MACs/cycle {:.1}", 100.0 * r.mac_slot_utilisation, r.dense_equivalent_macs_per_cycle);
+    println!(
+        "{} ({:?}) Y[{}x{}] = W[{}x{}]·X[{}x{}]",
+        r.top, r.mode, r.o, r.t, r.o, r.k, r.k, r.t
+    );
+    println!(
+        "  bit-exact against the golden model: {} result beats compared",
+        r.result_beats_compared
+    );
+    println!(
+        "  cycles {}  (busy {}, stall {})  tiles {}  beats {}",
+        r.cycles, r.perf_busy, r.perf_stall, r.tiles, r.beats
+    );
+    println!(
+        "  MAC-slot utilisation {:.1} %   dense-equivalent MACs/cycle {:.1}",
+        100.0 * r.mac_slot_utilisation,
+        r.dense_equivalent_macs_per_cycle
+    );
     println!(
         "  simulation {:.2} s ({:.0} cycles/s, Verilator model {})",
         r.simulation_seconds,
         r.simulated_cycles_per_second,
-        if r.verilator_build_cached { "cached" } else { "built" }
+        if r.verilator_build_cached {
+            "cached"
+        } else {
+            "built"
+        }
     );
 }

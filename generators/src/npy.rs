@@ -9,10 +9,15 @@ use crate::error::{io_context, usage, Result, StaError};
 
 /// Reads a 2-D INT8 matrix (`dtype int8`, C order). `what` names the argument in errors, e.g. "--weights".
 pub fn read_i8_matrix(path: &Path, what: &str) -> Result<Matrix<i8>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| StaError::Usage(format!("{what} {}: cannot read file: {e}", path.display())))?;
-    let file = npyz::NpyFile::new(&bytes[..])
-        .map_err(|e| StaError::Usage(format!("{what} {}: not a valid .npy file: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        StaError::Usage(format!("{what} {}: cannot read file: {e}", path.display()))
+    })?;
+    let file = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
+        StaError::Usage(format!(
+            "{what} {}: not a valid .npy file: {e}",
+            path.display()
+        ))
+    })?;
     check_int8(&file.dtype(), path, what)?;
     if file.order() != Order::C {
         return Err(StaError::Usage(format!(
@@ -28,11 +33,17 @@ pub fn read_i8_matrix(path: &Path, what: &str) -> Result<Matrix<i8>> {
         )));
     };
     if rows == 0 || cols == 0 {
-        return Err(StaError::Usage(format!("{what} {}: empty array of shape {shape:?}", path.display())));
+        return Err(StaError::Usage(format!(
+            "{what} {}: empty array of shape {shape:?}",
+            path.display()
+        )));
     }
-    let data: Vec<i8> = file
-        .into_vec()
-        .map_err(|e| StaError::Usage(format!("{what} {}: truncated or unreadable data: {e}", path.display())))?;
+    let data: Vec<i8> = file.into_vec().map_err(|e| {
+        StaError::Usage(format!(
+            "{what} {}: truncated or unreadable data: {e}",
+            path.display()
+        ))
+    })?;
     Matrix::new(rows as usize, cols as usize, data).map_err(usage)
 }
 
@@ -45,7 +56,10 @@ fn check_int8(dtype: &DType, path: &Path, what: &str) -> Result<()> {
         DType::Plain(ts) => ts.to_string(),
         other => format!("{other:?}"),
     };
-    Err(StaError::Usage(format!("{what} {}: dtype must be int8 ('|i1'), got '{got}'", path.display())))
+    Err(StaError::Usage(format!(
+        "{what} {}: dtype must be int8 ('|i1'), got '{got}'",
+        path.display()
+    )))
 }
 
 /// Serialises a matrix as `.npy` bytes: int32 when every value fits (accumulators ≤ 32 bits), else int64.
@@ -55,12 +69,20 @@ pub fn matrix_to_npy(y: &Matrix<i64>, acc_width: u32) -> Result<Vec<u8>> {
     let write = |out: &mut Vec<u8>| -> std::io::Result<()> {
         if acc_width <= 32 {
             let type_str: TypeStr = "<i4".parse().expect("valid type string");
-            let mut w = npyz::WriteOptions::new().dtype(DType::Plain(type_str)).shape(&shape).writer(out).begin_nd()?;
+            let mut w = npyz::WriteOptions::new()
+                .dtype(DType::Plain(type_str))
+                .shape(&shape)
+                .writer(out)
+                .begin_nd()?;
             w.extend(y.data().iter().map(|&v| v as i32))?;
             w.finish()
         } else {
             let type_str: TypeStr = "<i8".parse().expect("valid type string");
-            let mut w = npyz::WriteOptions::new().dtype(DType::Plain(type_str)).shape(&shape).writer(out).begin_nd()?;
+            let mut w = npyz::WriteOptions::new()
+                .dtype(DType::Plain(type_str))
+                .shape(&shape)
+                .writer(out)
+                .begin_nd()?;
             w.extend(y.data().iter().copied())?;
             w.finish()
         }
@@ -74,7 +96,11 @@ pub fn i8_matrix_to_npy(m: &Matrix<i8>) -> Result<Vec<u8>> {
     let shape = [m.rows() as u64, m.cols() as u64];
     let mut bytes = Vec::new();
     let encode = |out: &mut Vec<u8>| -> std::io::Result<()> {
-        let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(out).begin_nd()?;
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(out)
+            .begin_nd()?;
         w.extend(m.data().iter().copied())?;
         w.finish()
     };
@@ -86,9 +112,18 @@ pub fn i8_matrix_to_npy(m: &Matrix<i8>) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) {
+    fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
+        path: &Path,
+        shape: &[u64],
+        data: &[T],
+    ) {
         let mut bytes = Vec::new();
-        let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(&mut bytes).begin_nd().unwrap();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(&mut bytes)
+            .begin_nd()
+            .unwrap();
         w.extend(data.iter().copied()).unwrap();
         w.finish().unwrap();
         std::fs::write(path, bytes).unwrap();
@@ -106,19 +141,30 @@ mod tests {
         let wide = dir.path().join("w32.npy");
         write_npy(&wide, &[2, 2], &[1i32, 2, 3, 4]);
         let err = read_i8_matrix(&wide, "--weights").unwrap_err().to_string();
-        assert!(err.contains("dtype must be int8") && err.contains("<i4"), "{err}");
+        assert!(
+            err.contains("dtype must be int8") && err.contains("<i4"),
+            "{err}"
+        );
 
         let flat = dir.path().join("flat.npy");
         write_npy(&flat, &[4], &[1i8, 2, 3, 4]);
-        let err = read_i8_matrix(&flat, "--activations").unwrap_err().to_string();
+        let err = read_i8_matrix(&flat, "--activations")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected a 2-D array"), "{err}");
 
         let missing = dir.path().join("missing.npy");
-        assert!(read_i8_matrix(&missing, "--weights").unwrap_err().to_string().contains("cannot read"));
+        assert!(read_i8_matrix(&missing, "--weights")
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read"));
 
         let junk = dir.path().join("junk.npy");
         std::fs::write(&junk, b"not numpy").unwrap();
-        assert!(read_i8_matrix(&junk, "--weights").unwrap_err().to_string().contains("not a valid .npy"));
+        assert!(read_i8_matrix(&junk, "--weights")
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid .npy"));
     }
 
     #[test]
@@ -127,6 +173,9 @@ mod tests {
         let bytes = matrix_to_npy(&y, 32).unwrap();
         let file = npyz::NpyFile::new(&bytes[..]).unwrap();
         assert_eq!(file.shape(), &[2, 2]);
-        assert_eq!(file.into_vec::<i32>().unwrap(), vec![i32::MIN, -1, 0, i32::MAX]);
+        assert_eq!(
+            file.into_vec::<i32>().unwrap(),
+            vec![i32::MIN, -1, 0, i32::MAX]
+        );
     }
 }

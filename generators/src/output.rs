@@ -28,7 +28,10 @@ fn parent_of(path: &Path) -> PathBuf {
 /// Creates missing parent directories (like `mkdir -p`); called only once the output is ready to be written.
 fn ensure_parent(path: &Path) -> Result<PathBuf> {
     let parent = parent_of(path);
-    fs::create_dir_all(&parent).map_err(io_context(format!("creating directory {}", parent.display())))?;
+    fs::create_dir_all(&parent).map_err(io_context(format!(
+        "creating directory {}",
+        parent.display()
+    )))?;
     Ok(parent)
 }
 
@@ -42,7 +45,10 @@ pub fn write_dir_atomically(dir: &Path, files: &[(PathBuf, Vec<u8>)], force: boo
     let staging = tempfile::Builder::new()
         .prefix(".sta-staging-")
         .tempdir_in(&parent)
-        .map_err(io_context(format!("creating a staging directory in {}", parent.display())))?;
+        .map_err(io_context(format!(
+            "creating a staging directory in {}",
+            parent.display()
+        )))?;
     for (relative, contents) in files {
         let path = staging.path().join(relative);
         if let Some(sub) = path.parent() {
@@ -65,7 +71,10 @@ fn replace_with(dir: &Path, staged: PathBuf, parent: &Path) -> Result<()> {
         fs::rename(dir, &target).map_err(io_context(format!("moving {} aside", dir.display())))?;
         old = Some(aside);
     }
-    fs::rename(&staged, dir).map_err(io_context(format!("renaming the new output into {}", dir.display())))?;
+    fs::rename(&staged, dir).map_err(io_context(format!(
+        "renaming the new output into {}",
+        dir.display()
+    )))?;
     if let Some(aside) = old {
         fs::remove_dir_all(&aside).map_err(io_context(format!("removing {}", aside.display())))?;
     }
@@ -76,10 +85,16 @@ fn replace_with(dir: &Path, staged: PathBuf, parent: &Path) -> Result<()> {
 pub fn write_file_atomically(path: &Path, contents: &[u8], force: bool) -> Result<()> {
     check_overwrite(path, force)?;
     let parent = ensure_parent(path)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent)
-        .map_err(io_context(format!("creating a temporary file in {}", parent.display())))?;
-    tmp.write_all(contents).map_err(io_context(format!("writing {}", path.display())))?;
-    tmp.persist(path).map_err(|e| StaError::Io { context: format!("renaming into {}", path.display()), source: e.error })?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(io_context(format!(
+        "creating a temporary file in {}",
+        parent.display()
+    )))?;
+    tmp.write_all(contents)
+        .map_err(io_context(format!("writing {}", path.display())))?;
+    tmp.persist(path).map_err(|e| StaError::Io {
+        context: format!("renaming into {}", path.display()),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -97,7 +112,11 @@ mod tests {
         let err = write_dir_atomically(&dir, &files, false).unwrap_err();
         assert!(err.to_string().contains("--force"));
         assert_eq!(fs::read(dir.join("mine.txt")).unwrap(), b"precious");
-        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1, "no staging leftovers");
+        assert_eq!(
+            fs::read_dir(root.path()).unwrap().count(),
+            1,
+            "no staging leftovers"
+        );
     }
 
     #[test]
@@ -110,7 +129,11 @@ mod tests {
         write_dir_atomically(&dir, &files, true).unwrap();
         assert_eq!(fs::read(dir.join("rtl/a.v")).unwrap(), b"new");
         assert!(!dir.join("stale.v").exists());
-        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1, "no staging leftovers");
+        assert_eq!(
+            fs::read_dir(root.path()).unwrap().count(),
+            1,
+            "no staging leftovers"
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@ use crate::error::{Result, StaError};
 pub const INSTALL_HINT: &str = "yosys not found on PATH; install it with `sudo apt-get install yosys` (or run ./scripts/install-tools.sh)";
 
 fn read_sources(sources: &[PathBuf]) -> String {
-    sources.iter().map(|s| format!("read_verilog -defer {}; ", s.display())).collect()
+    sources
+        .iter()
+        .map(|s| format!("read_verilog -defer {}; ", s.display()))
+        .collect()
 }
 
 fn run_yosys(script: &str, log: &Path) -> Result<String> {
@@ -27,7 +30,14 @@ fn run_yosys(script: &str, log: &Path) -> Result<String> {
         })?;
     let text = std::fs::read_to_string(log).unwrap_or_default();
     if !output.status.success() {
-        let tail: Vec<&str> = text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: Vec<&str> = text
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         return Err(StaError::Tool(format!(
             "yosys failed ({}); log {}:\n{}",
             output.status,

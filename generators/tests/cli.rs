@@ -10,7 +10,10 @@ use common::*;
 use npyz::WriterBuilder;
 
 fn sta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sta")).args(args).output().expect("sta runs")
+    Command::new(env!("CARGO_BIN_EXE_sta"))
+        .args(args)
+        .output()
+        .expect("sta runs")
 }
 
 /// Asserts exit code 2 and a single-line error containing every `needle`.
@@ -23,9 +26,18 @@ fn assert_usage_error(out: &Output, needles: &[&str]) {
     }
 }
 
-fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) {
+fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
+    path: &Path,
+    shape: &[u64],
+    data: &[T],
+) {
     let mut bytes = Vec::new();
-    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(&mut bytes).begin_nd().unwrap();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut bytes)
+        .begin_nd()
+        .unwrap();
     w.extend(data.iter().copied()).unwrap();
     w.finish().unwrap();
     std::fs::write(path, bytes).unwrap();
@@ -39,22 +51,35 @@ fn s(p: &Path) -> &str {
 fn generate_refuses_illegal_parameters_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let cases: &[(&[&str], &[&str])] = &[
-        (&["--n", "5", "--m", "4", "--rows", "2", "--cols", "2"], &["n = 5", "m = 4"]),
-        (&["--n", "2", "--m", "6", "--rows", "2", "--cols", "2"], &["m = 6", "2, 4, 8"]),
-        (&["--n", "2", "--m", "8", "--rows", "0", "--cols", "2"], &["rows = 0", "64"]),
-        (&["--n", "2", "--m", "8", "--rows", "2", "--cols", "65"], &["cols = 65", "64"]),
-        (&["--n", "2", "--m", "8", "--rows", "2", "--cols", "2", "--acc-width", "16"], &["acc_width", "16"]),
-        (&["--n", "2", "--m", "8", "--rows", "2", "--cols", "2", "--acc-width", "49"], &["acc_width = 49", "48"]),
-        (&["--n", "2", "--m", "8", "--rows", "2", "--cols", "2", "--max-k", "200000"], &["max_k = 200000"]),
-        (&["--m", "8", "--rows", "2", "--cols", "2"], &["--n is required"]),
+    let cases: &[(&str, &[&str])] = &[
+        ("--n 5 --m 4 --rows 2 --cols 2", &["n = 5", "m = 4"]),
+        ("--n 2 --m 6 --rows 2 --cols 2", &["m = 6", "2, 4, 8"]),
+        ("--n 2 --m 8 --rows 0 --cols 2", &["rows = 0", "64"]),
+        ("--n 2 --m 8 --rows 2 --cols 65", &["cols = 65", "64"]),
+        (
+            "--n 2 --m 8 --rows 2 --cols 2 --acc-width 16",
+            &["acc_width", "16"],
+        ),
+        (
+            "--n 2 --m 8 --rows 2 --cols 2 --acc-width 49",
+            &["acc_width = 49", "48"],
+        ),
+        (
+            "--n 2 --m 8 --rows 2 --cols 2 --max-k 200000",
+            &["max_k = 200000"],
+        ),
+        ("--m 8 --rows 2 --cols 2", &["--n is required"]),
     ];
     for (args, needles) in cases {
         let mut full = vec!["generate", "--out", s(&out)];
-        full.extend_from_slice(args);
+        full.extend(args.split_whitespace());
         assert_usage_error(&sta(&full), needles);
         assert!(!out.exists(), "{args:?} left output behind");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{args:?} left staging files");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{args:?} left staging files"
+        );
     }
 }
 
@@ -62,27 +87,65 @@ fn generate_refuses_illegal_parameters_and_writes_nothing() {
 fn generate_keeps_existing_output_unless_forced_and_config_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("a");
-    let args = ["generate", "--n", "2", "--m", "8", "--rows", "3", "--cols", "2", "--out", s(&out)];
+    let args = [
+        "generate",
+        "--n",
+        "2",
+        "--m",
+        "8",
+        "--rows",
+        "3",
+        "--cols",
+        "2",
+        "--out",
+        s(&out),
+    ];
     assert!(sta(&args).status.success());
     let top = out.join("rtl/sta_pe_array_n2m8_r3c2_a32.v");
     let original = std::fs::read(&top).unwrap();
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
     assert_usage_error(&sta(&args), &["already exists", "--force"]);
-    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
 
     let again = dir.path().join("b");
     let config = out.join("config.resolved.toml");
-    assert!(sta(&["generate", "--config", s(&config), "--out", s(&again)]).status.success());
-    assert_eq!(std::fs::read(again.join("rtl/sta_pe_array_n2m8_r3c2_a32.v")).unwrap(), original);
+    assert!(
+        sta(&["generate", "--config", s(&config), "--out", s(&again)])
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read(again.join("rtl/sta_pe_array_n2m8_r3c2_a32.v")).unwrap(),
+        original
+    );
 
     let mut forced = args.to_vec();
     forced.push("--force");
     assert!(sta(&forced).status.success());
-    assert!(!out.join("notes.txt").exists(), "--force replaces the directory");
+    assert!(
+        !out.join("notes.txt").exists(),
+        "--force replaces the directory"
+    );
 
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[pe_array]\nn = 2\nm = 8\nrows = 2\ncols = 2\nbogus = 1\n").unwrap();
-    assert_usage_error(&sta(&["generate", "--config", s(&bad), "--out", s(&dir.path().join("c"))]), &["bad.toml", "bogus"]);
+    std::fs::write(
+        &bad,
+        "[pe_array]\nn = 2\nm = 8\nrows = 2\ncols = 2\nbogus = 1\n",
+    )
+    .unwrap();
+    assert_usage_error(
+        &sta(&[
+            "generate",
+            "--config",
+            s(&bad),
+            "--out",
+            s(&dir.path().join("c")),
+        ]),
+        &["bad.toml", "bogus"],
+    );
 }
 
 struct GemmFiles {
@@ -101,11 +164,33 @@ fn gemm_files() -> GemmFiles {
     let x = random_i8(16, 3, &mut rng);
     write_npy(&root.join("w.npy"), &[5, 16], w.data());
     write_npy(&root.join("x.npy"), &[16, 3], x.data());
-    GemmFiles { w: root.join("w.npy"), x: root.join("x.npy"), y: root.join("y.npy"), root, _dir: dir }
+    GemmFiles {
+        w: root.join("w.npy"),
+        x: root.join("x.npy"),
+        y: root.join("y.npy"),
+        root,
+        _dir: dir,
+    }
 }
 
 fn gemm_args<'a>(f: &'a GemmFiles, w: &'a Path) -> Vec<&'a str> {
-    vec!["gemm", "--n", "2", "--m", "8", "--rows", "2", "--cols", "2", "--weights", s(w), "--activations", s(&f.x), "--out", s(&f.y)]
+    vec![
+        "gemm",
+        "--n",
+        "2",
+        "--m",
+        "8",
+        "--rows",
+        "2",
+        "--cols",
+        "2",
+        "--weights",
+        s(w),
+        "--activations",
+        s(&f.x),
+        "--out",
+        s(&f.y),
+    ]
 }
 
 #[test]
@@ -128,7 +213,10 @@ fn gemm_rejects_bad_matrices_without_writing() {
     assert_usage_error(&sta(&gemm_args(&f, &k_not_multiple)), &["12"]);
 
     let missing = f.root.join("missing.npy");
-    assert_usage_error(&sta(&gemm_args(&f, &missing)), &["missing.npy", "cannot read"]);
+    assert_usage_error(
+        &sta(&gemm_args(&f, &missing)),
+        &["missing.npy", "cannot read"],
+    );
     assert!(!f.y.exists());
 }
 
@@ -153,7 +241,11 @@ fn gemm_writes_results_and_report_and_prune_matches() {
     let mut args = gemm_args(&f, &f.w);
     args.extend(["--report", s(&report)]);
     let out = sta(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let y_bytes = std::fs::read(&f.y).unwrap();
     let y = npyz::NpyFile::new(y_bytes.as_slice()).unwrap();
     assert_eq!(y.shape(), &[5, 3]);
@@ -168,8 +260,22 @@ fn gemm_writes_results_and_report_and_prune_matches() {
 fn compress_prints_storage_and_refuses_non_nm() {
     let f = gemm_files();
     let out_file = f.root.join("w.stanm");
-    let out = sta(&["compress", "--n", "2", "--m", "8", "--weights", s(&f.w), "--out", s(&out_file)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sta(&[
+        "compress",
+        "--n",
+        "2",
+        "--m",
+        "8",
+        "--weights",
+        s(&f.w),
+        "--out",
+        s(&out_file),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
     let bytes = std::fs::read(&out_file).unwrap();
     assert!(sta_golden::nm::Compressed::from_bytes(&bytes).is_ok());
@@ -177,8 +283,32 @@ fn compress_prints_storage_and_refuses_non_nm() {
     let dense = f.root.join("dense.npy");
     write_npy(&dense, &[2, 16], &[3i8; 32]);
     let refused = f.root.join("refused.stanm");
-    assert_usage_error(&sta(&["compress", "--n", "2", "--m", "8", "--weights", s(&dense), "--out", s(&refused)]), &["--prune"]);
+    assert_usage_error(
+        &sta(&[
+            "compress",
+            "--n",
+            "2",
+            "--m",
+            "8",
+            "--weights",
+            s(&dense),
+            "--out",
+            s(&refused),
+        ]),
+        &["--prune"],
+    );
     assert!(!refused.exists());
-    let pruned = sta(&["compress", "--n", "2", "--m", "8", "--weights", s(&dense), "--out", s(&refused), "--prune"]);
+    let pruned = sta(&[
+        "compress",
+        "--n",
+        "2",
+        "--m",
+        "8",
+        "--weights",
+        s(&dense),
+        "--out",
+        s(&refused),
+        "--prune",
+    ]);
     assert!(pruned.status.success());
 }

@@ -22,7 +22,8 @@ pub const SWEEP: &[(usize, usize, usize, usize)] = &[
 ];
 
 pub fn shape(n: usize, m: usize, rows: usize, cols: usize) -> ArrayShape {
-    ArrayShape::new(n, m, rows, cols, 32, ArrayShape::DEFAULT_MAX_K).expect("sweep configurations are legal")
+    ArrayShape::new(n, m, rows, cols, 32, ArrayShape::DEFAULT_MAX_K)
+        .expect("sweep configurations are legal")
 }
 
 pub fn rng(seed: u64) -> ChaCha8Rng {
@@ -58,7 +59,7 @@ pub fn corner_nm(rows: usize, k: usize, n: usize, m: usize) -> (Matrix<i8>, Matr
         let slot = c % m;
         if slot >= n {
             0
-        } else if (r + slot) % 2 == 0 {
+        } else if (r + slot).is_multiple_of(2) {
             -128
         } else {
             127

@@ -7,7 +7,12 @@ use common::*;
 use sta_generators::gemm::{simulate_gemm, Mode, SimArgs};
 
 fn stalls(seed: u64) -> SimArgs {
-    SimArgs { in_gap: 0.3, out_stall: 0.4, seed, cache_dir: None }
+    SimArgs {
+        in_gap: 0.3,
+        out_stall: 0.4,
+        seed,
+        cache_dir: None,
+    }
 }
 
 fn sweep_point(index: usize, (n, m, rows, cols): (usize, usize, usize, usize)) {
@@ -22,12 +27,18 @@ fn sweep_point(index: usize, (n, m, rows, cols): (usize, usize, usize, usize)) {
             .unwrap_or_else(|e| panic!("{n}:{m} {rows}x{cols} {mode:?}: {e}"));
         assert!(run.report.bit_exact);
         assert_eq!(run.report.result_beats_compared, run.report.tiles * rows);
-        assert_eq!(run.report.perf_busy, run.report.beats as u64, "perf_busy counts every accepted beat once");
+        assert_eq!(
+            run.report.perf_busy, run.report.beats as u64,
+            "perf_busy counts every accepted beat once"
+        );
     }
     let (w, x) = corner_nm(rows + 1, 2 * m, n, m);
     let run = simulate_gemm(&shape, &w, &x, Mode::Sparse, false, &SimArgs::default())
         .unwrap_or_else(|e| panic!("{n}:{m} {rows}x{cols} corner: {e}"));
-    assert_eq!(run.report.perf_busy, run.report.beats as u64, "perf_busy counts every accepted beat once");
+    assert_eq!(
+        run.report.perf_busy, run.report.beats as u64,
+        "perf_busy counts every accepted beat once"
+    );
 }
 
 #[test]
@@ -51,7 +62,22 @@ fn default_configuration_with_heavy_backpressure() {
     let mut rng = rng(99);
     let w = random_nm(40, 8, 2, 8, &mut rng);
     let x = random_i8(8, 40, &mut rng);
-    let run = simulate_gemm(&shape, &w, &x, Mode::Sparse, false, &SimArgs { in_gap: 0.1, out_stall: 0.6, seed: 5, cache_dir: None })
-        .expect("bit-exact under back-pressure");
-    assert!(run.report.perf_stall > 0, "one-beat tiles with a slow consumer must stall the array");
+    let run = simulate_gemm(
+        &shape,
+        &w,
+        &x,
+        Mode::Sparse,
+        false,
+        &SimArgs {
+            in_gap: 0.1,
+            out_stall: 0.6,
+            seed: 5,
+            cache_dir: None,
+        },
+    )
+    .expect("bit-exact under back-pressure");
+    assert!(
+        run.report.perf_stall > 0,
+        "one-beat tiles with a slow consumer must stall the array"
+    );
 }

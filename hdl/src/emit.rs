@@ -27,7 +27,10 @@ pub struct GeneratedDesign {
 #[derive(Debug, thiserror::Error)]
 pub enum EmitError {
     #[error("template rendering failed for {module}: {source}")]
-    Template { module: String, source: askama::Error },
+    Template {
+        module: String,
+        source: askama::Error,
+    },
     #[error(transparent)]
     Flatten(#[from] FlattenError),
 }
@@ -94,7 +97,10 @@ fn header(module: &str, shape: &ArrayShape) -> String {
 /// The complete PE array: controller, PE, array top (in dependency order).
 pub fn emit_pe_array(shape: &ArrayShape) -> Result<GeneratedDesign, EmitError> {
     let modules = vec![emit_ctrl(shape)?, emit_pe(shape)?, emit_array_top(shape)?];
-    Ok(GeneratedDesign { top: shape.array_module_name(), modules })
+    Ok(GeneratedDesign {
+        top: shape.array_module_name(),
+        modules,
+    })
 }
 
 fn emit_ctrl(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
@@ -113,7 +119,13 @@ fn emit_ctrl(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
 fn emit_pe(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
     let name = shape.pe_module_name();
     let header = header(&name, shape);
-    let template = PeTemplate { header: &header, name: &name, n: shape.n, m: shape.m, acc_width: shape.acc_width };
+    let template = PeTemplate {
+        header: &header,
+        name: &name,
+        n: shape.n,
+        m: shape.m,
+        acc_width: shape.acc_width,
+    };
     render(&name, &template)
 }
 
@@ -136,8 +148,14 @@ fn emit_array_top(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
 }
 
 fn render(name: &str, template: &impl Template) -> Result<GeneratedModule, EmitError> {
-    let text = template.render().map_err(|source| EmitError::Template { module: name.to_string(), source })?;
-    Ok(GeneratedModule { name: name.to_string(), text: ensure_trailing_newline(text) })
+    let text = template.render().map_err(|source| EmitError::Template {
+        module: name.to_string(),
+        source,
+    })?;
+    Ok(GeneratedModule {
+        name: name.to_string(),
+        text: ensure_trailing_newline(text),
+    })
 }
 
 fn ensure_trailing_newline(mut text: String) -> String {

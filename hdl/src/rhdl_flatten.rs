@@ -22,20 +22,27 @@ impl std::fmt::Display for FlattenError {
 impl std::error::Error for FlattenError {}
 
 /// Elaborates `block` with rust-hdl and returns the flattened module body (from `module` to `endmodule`).
-pub fn flatten_block<B: Block>(mut block: B, module_name: &str, clock: &str) -> Result<String, FlattenError> {
+pub fn flatten_block<B: Block>(
+    mut block: B,
+    module_name: &str,
+    clock: &str,
+) -> Result<String, FlattenError> {
     block.connect_all();
     flatten_text(&generate_verilog(&block), module_name, clock)
 }
 
 /// The text-level transformation behind [`flatten_block`], separate so it can be tested on fixed input.
 pub fn flatten_text(verilog: &str, module_name: &str, clock: &str) -> Result<String, FlattenError> {
-    let top = module_section(verilog, "top").ok_or_else(|| FlattenError("no `module top` found".into()))?;
+    let top = module_section(verilog, "top")
+        .ok_or_else(|| FlattenError("no `module top` found".into()))?;
     let children = child_module_names(verilog);
     for child in &children {
         let body = module_section(verilog, &format!("top${child}"))
             .ok_or_else(|| FlattenError(format!("child module top${child} missing")))?;
         if !body.contains("q <= d;") {
-            return Err(FlattenError(format!("child `{child}` is not a DFF; only DFF children can be flattened")));
+            return Err(FlattenError(format!(
+                "child `{child}` is not a DFF; only DFF children can be flattened"
+            )));
         }
     }
     let mut out = String::new();
@@ -73,9 +80,15 @@ fn relabel_sections(text: &str) -> String {
     [
         ("// Module arguments", "// Ports"),
         ("// Constant declarations", "// Constants"),
-        ("// Stub signals", "// Registers: next value (*_d) and current value (*_q)"),
+        (
+            "// Stub signals",
+            "// Registers: next value (*_d) and current value (*_q)",
+        ),
         ("// Local signals", "// Internal signals"),
-        ("// Update code", "// Next-state and output logic (rust-hdl update(), hdl/src/array_ctrl.rs)"),
+        (
+            "// Update code",
+            "// Next-state and output logic (rust-hdl update(), hdl/src/array_ctrl.rs)",
+        ),
     ]
     .iter()
     .fold(text.to_string(), |acc, (from, to)| acc.replace(from, to))
@@ -113,7 +126,10 @@ fn is_child_clock_line(trimmed: &str, children: &[String]) -> bool {
 fn promote_q_to_reg(line: &str, children: &[String]) -> String {
     let trimmed = line.trim_start();
     if let Some(rest) = trimmed.strip_prefix("wire ") {
-        if children.iter().any(|c| rest.trim_end().ends_with(&format!(" {c}$q;"))) {
+        if children
+            .iter()
+            .any(|c| rest.trim_end().ends_with(&format!(" {c}$q;")))
+        {
             let indent = &line[..line.len() - trimmed.len()];
             return format!("{indent}reg {rest}");
         }
@@ -122,7 +138,9 @@ fn promote_q_to_reg(line: &str, children: &[String]) -> String {
 }
 
 fn register_block(children: &[String], clock: &str) -> String {
-    let mut text = String::from("    // Registers: every rust-hdl DFF of this block, flattened into one process\n");
+    let mut text = String::from(
+        "    // Registers: every rust-hdl DFF of this block, flattened into one process\n",
+    );
     let _ = writeln!(text, "    always @(posedge {clock}) begin");
     for c in children {
         let _ = writeln!(text, "        {c}$q <= {c}$d;");
