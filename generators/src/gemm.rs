@@ -282,8 +282,13 @@ pub fn simulate_sources(
         "creating the build cache {}",
         cache.display()
     )))?;
-    let build = sta_testbenches::build(sources, shape, &cache, &BuildOptions::default())
-        .map_err(|e| StaError::Tool(e.to_string()))?;
+    let spinner = progress_spinner(format!(
+        "Verilator model of {} (built once per design, then cached)",
+        shape.array_module_name()
+    ));
+    let build = sta_testbenches::build(sources, shape, &cache, &BuildOptions::default());
+    spinner.finish_and_clear();
+    let build = build.map_err(|e| StaError::Tool(e.to_string()))?;
     // generous: each beat needs both inputs valid and each result a ready cycle, so scale by the stall odds
     let pace = 1.0 / ((1.0 - sim.in_gap).powi(2) * (1.0 - sim.out_stall));
     let work_cycles = (schedule.weights.len() + expected_beats) as f64 * pace;
@@ -307,6 +312,13 @@ pub fn simulate_sources(
         outcome,
         cached: build.cache_hit,
     })
+}
+
+/// A spinner on stderr while a long step runs; invisible when stderr is not a terminal (CI logs, tests).
+fn progress_spinner(message: String) -> indicatif::ProgressBar {
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
 }
 
 /// The build cache: `--cache-dir`, else `$STA_CACHE_DIR`, else `$XDG_CACHE_HOME/sta`, else `~/.cache/sta`.
