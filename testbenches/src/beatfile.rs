@@ -23,7 +23,10 @@ struct Bits {
 
 impl Bits {
     fn zeros(width: usize) -> Self {
-        Bits { words: vec![0; width.div_ceil(64).max(1)], width }
+        Bits {
+            words: vec![0; width.div_ceil(64).max(1)],
+            width,
+        }
     }
 
     /// ORs the low `bits` bits of `value` in at `offset`; the field must lie inside the vector.
@@ -50,17 +53,25 @@ impl Bits {
 
     fn to_hex(&self) -> String {
         let n = hex_digits(self.width);
-        (0..n).rev().map(|i| char::from_digit(self.digit(i) as u32, 16).unwrap_or('0')).collect()
+        (0..n)
+            .rev()
+            .map(|i| char::from_digit(self.digit(i) as u32, 16).unwrap_or('0'))
+            .collect()
     }
 
     fn from_hex(s: &str, width: usize) -> Result<Self, SimError> {
         let n = hex_digits(width);
         if s.len() != n {
-            return Err(hex_err(format!("{} digits where a {width}-bit bus needs {n}", s.len())));
+            return Err(hex_err(format!(
+                "{} digits where a {width}-bit bus needs {n}",
+                s.len()
+            )));
         }
         let mut bits = Bits::zeros(width.max(4 * n));
         for (i, c) in s.chars().rev().enumerate() {
-            let v = c.to_digit(16).ok_or_else(|| hex_err(format!("'{c}' is not a hex digit")))?;
+            let v = c
+                .to_digit(16)
+                .ok_or_else(|| hex_err(format!("'{c}' is not a hex digit")))?;
             bits.set_field(4 * i, 4, u64::from(v));
         }
         bits.truncate(width)
@@ -135,11 +146,23 @@ pub fn check_shape(shape: &ArrayShape) -> Result<(), SimError> {
     reason.map_or(Ok(()), |reason| Err(SimError::UnsupportedShape { reason }))
 }
 
-fn check_lanes(stream: &'static str, beat: usize, field: &'static str, expected: usize, got: usize) -> Result<(), SimError> {
+fn check_lanes(
+    stream: &'static str,
+    beat: usize,
+    field: &'static str,
+    expected: usize,
+    got: usize,
+) -> Result<(), SimError> {
     if expected == got {
         return Ok(());
     }
-    Err(SimError::BeatLanes { stream, beat, field, expected, got })
+    Err(SimError::BeatLanes {
+        stream,
+        beat,
+        field,
+        expected,
+        got,
+    })
 }
 
 fn flag(b: bool) -> char {
@@ -151,22 +174,50 @@ fn flag(b: bool) -> char {
 }
 
 /// The weight-file line of beat number `index` (the number only labels errors).
-pub fn weight_line(beat: &WeightBeat, index: usize, shape: &ArrayShape) -> Result<String, SimError> {
+pub fn weight_line(
+    beat: &WeightBeat,
+    index: usize,
+    shape: &ArrayShape,
+) -> Result<String, SimError> {
     let lanes = shape.rows * shape.n;
     check_lanes("weight", index, "values", lanes, beat.values.len())?;
     check_lanes("weight", index, "indices", lanes, beat.indices.len())?;
-    if let Some((lane, &i)) = beat.indices.iter().enumerate().find(|(_, &i)| usize::from(i) >= shape.m) {
-        return Err(SimError::IndexRange { beat: index, lane, index: i, m: shape.m });
+    if let Some((lane, &i)) = beat
+        .indices
+        .iter()
+        .enumerate()
+        .find(|(_, &i)| usize::from(i) >= shape.m)
+    {
+        return Err(SimError::IndexRange {
+            beat: index,
+            lane,
+            index: i,
+            m: shape.m,
+        });
     }
     let values = pack_i8_lanes(&beat.values);
     let indices = pack_indices(&beat.indices, shape.index_bits());
-    Ok(format!("{} {} {values} {indices}", flag(beat.last), flag(beat.dense)))
+    Ok(format!(
+        "{} {} {values} {indices}",
+        flag(beat.last),
+        flag(beat.dense)
+    ))
 }
 
 /// The activation-file line of beat number `index`.
 pub fn act_line(beat: &ActBeat, index: usize, shape: &ArrayShape) -> Result<String, SimError> {
-    check_lanes("activation", index, "values", shape.cols * shape.m, beat.values.len())?;
-    Ok(format!("{} {}", flag(beat.last), pack_i8_lanes(&beat.values)))
+    check_lanes(
+        "activation",
+        index,
+        "values",
+        shape.cols * shape.m,
+        beat.values.len(),
+    )?;
+    Ok(format!(
+        "{} {}",
+        flag(beat.last),
+        pack_i8_lanes(&beat.values)
+    ))
 }
 
 /// Parses one result line (`last hex`) into `cols` values sign-extended from `acc_width` bits.
@@ -189,7 +240,14 @@ mod tests {
     use super::*;
 
     fn shape(n: usize, m: usize, rows: usize, cols: usize, acc_width: u32) -> ArrayShape {
-        ArrayShape { n, m, rows, cols, acc_width, max_k: 1024 }
+        ArrayShape {
+            n,
+            m,
+            rows,
+            cols,
+            acc_width,
+            max_k: 1024,
+        }
     }
 
     #[test]
@@ -224,13 +282,22 @@ mod tests {
         let lanes = [(1u64 << 17) - 1, 0xffff, 1 << 16];
         let hex = pack_lanes(&lanes, 17);
         assert_eq!(hex.len(), 13);
-        assert_eq!(unpack_signed_lanes(&hex, 3, 17).ok(), Some(vec![-1, 65535, -65536]));
+        assert_eq!(
+            unpack_signed_lanes(&hex, 3, 17).ok(),
+            Some(vec![-1, 65535, -65536])
+        );
         let hex = pack_lanes(&[0x8000_0000, 0x7fff_ffff], 32);
         assert_eq!(hex, "7fffffff80000000");
-        assert_eq!(unpack_signed_lanes(&hex, 2, 32).ok(), Some(vec![i64::from(i32::MIN), i64::from(i32::MAX)]));
+        assert_eq!(
+            unpack_signed_lanes(&hex, 2, 32).ok(),
+            Some(vec![i64::from(i32::MIN), i64::from(i32::MAX)])
+        );
         let m48 = (1u64 << 48) - 1;
         let hex = pack_lanes(&[m48, 1 << 47, 5], 48);
-        assert_eq!(unpack_signed_lanes(&hex, 3, 48).ok(), Some(vec![-1, -(1i64 << 47), 5]));
+        assert_eq!(
+            unpack_signed_lanes(&hex, 3, 48).ok(),
+            Some(vec![-1, -(1i64 << 47), 5])
+        );
     }
 
     #[test]
@@ -253,21 +320,62 @@ mod tests {
     #[test]
     fn weight_and_act_lines() {
         let s = shape(2, 4, 2, 1, 32);
-        let w = WeightBeat { values: vec![-128, 1, 2, -1], indices: vec![3, 0, 1, 2], dense: false, last: true };
-        assert_eq!(weight_line(&w, 0, &s).ok().as_deref(), Some("1 0 ff020180 93"));
-        let a = ActBeat { values: vec![1, 2, 3, -128], last: false };
+        let w = WeightBeat {
+            values: vec![-128, 1, 2, -1],
+            indices: vec![3, 0, 1, 2],
+            dense: false,
+            last: true,
+        };
+        assert_eq!(
+            weight_line(&w, 0, &s).ok().as_deref(),
+            Some("1 0 ff020180 93")
+        );
+        let a = ActBeat {
+            values: vec![1, 2, 3, -128],
+            last: false,
+        };
         assert_eq!(act_line(&a, 0, &s).ok().as_deref(), Some("0 80030201"));
         let r = parse_result_line("1 fffffffe", &s).ok();
-        assert_eq!(r, Some(ResultBeat { values: vec![-2], last: true }));
+        assert_eq!(
+            r,
+            Some(ResultBeat {
+                values: vec![-2],
+                last: true
+            })
+        );
     }
 
     #[test]
     fn beat_validation() {
         let s = shape(2, 4, 2, 1, 32);
-        let w = WeightBeat { values: vec![0; 4], indices: vec![0, 4, 0, 0], dense: false, last: false };
-        assert!(matches!(weight_line(&w, 3, &s), Err(SimError::IndexRange { beat: 3, lane: 1, .. })));
-        let w = WeightBeat { values: vec![0; 3], indices: vec![0; 4], dense: false, last: false };
-        assert!(matches!(weight_line(&w, 0, &s), Err(SimError::BeatLanes { expected: 4, got: 3, .. })));
+        let w = WeightBeat {
+            values: vec![0; 4],
+            indices: vec![0, 4, 0, 0],
+            dense: false,
+            last: false,
+        };
+        assert!(matches!(
+            weight_line(&w, 3, &s),
+            Err(SimError::IndexRange {
+                beat: 3,
+                lane: 1,
+                ..
+            })
+        ));
+        let w = WeightBeat {
+            values: vec![0; 3],
+            indices: vec![0; 4],
+            dense: false,
+            last: false,
+        };
+        assert!(matches!(
+            weight_line(&w, 0, &s),
+            Err(SimError::BeatLanes {
+                expected: 4,
+                got: 3,
+                ..
+            })
+        ));
         assert!(check_shape(&shape(2, 3, 1, 1, 32)).is_err());
         assert!(check_shape(&shape(2, 4, 1, 1, 65)).is_err());
         assert!(check_shape(&shape(2, 4, 1, 1, 17)).is_ok());

@@ -15,10 +15,18 @@ const WIDTHS: [u32; 6] = [1, 8, 33, 64, 65, 1024];
 fn echo_module() -> String {
     let ports: Vec<String> = WIDTHS
         .iter()
-        .flat_map(|w| [format!("input wire [{}:0] i{w}", w - 1), format!("output wire [{}:0] o{w}", w - 1)])
+        .flat_map(|w| {
+            [
+                format!("input wire [{}:0] i{w}", w - 1),
+                format!("output wire [{}:0] o{w}", w - 1),
+            ]
+        })
         .chain(["output wire [1023:0] k1024".to_string()])
         .collect();
-    let assigns: String = WIDTHS.iter().map(|w| format!("  assign o{w} = i{w} + {w}'d1;\n")).collect();
+    let assigns: String = WIDTHS
+        .iter()
+        .map(|w| format!("  assign o{w} = i{w} + {w}'d1;\n"))
+        .collect();
     format!(
         "module bits_echo (\n  {}\n);\n{assigns}  assign k1024 = {{1'b1, 1013'd0, 10'h3a5}};\nendmodule\n",
         ports.join(",\n  ")
@@ -92,23 +100,43 @@ int main(int argc, char** argv) {
 
 fn build_and_run(dir: &Path) -> (bool, String) {
     let write = |name: &str, text: &str| fs::write(dir.join(name), text).map(|_| ());
-    let staged = write("bits_echo.v", &echo_module()).and(write("main.cpp", MAIN)).and(write("sta_bits.h", BITS_HEADER));
-    let Ok(tool) = verilator_available() else { return (false, "verilator missing".into()) };
+    let staged = write("bits_echo.v", &echo_module())
+        .and(write("main.cpp", MAIN))
+        .and(write("sta_bits.h", BITS_HEADER));
+    let Ok(tool) = verilator_available() else {
+        return (false, "verilator missing".into());
+    };
     if let Err(e) = staged {
         return (false, e.to_string());
     }
     let out = Command::new(tool)
-        .args(["--cc", "--exe", "--build", "-j", "2", "--top-module", "bits_echo", "-o", "bits_test", "-Mdir"])
+        .args([
+            "--cc",
+            "--exe",
+            "--build",
+            "-j",
+            "2",
+            "--top-module",
+            "bits_echo",
+            "-o",
+            "bits_test",
+            "-Mdir",
+        ])
         .arg(dir.join("obj"))
         .arg(dir.join("bits_echo.v"))
         .arg(dir.join("main.cpp"))
         .output();
-    let Ok(out) = out else { return (false, "cannot run verilator".into()) };
+    let Ok(out) = out else {
+        return (false, "cannot run verilator".into());
+    };
     if !out.status.success() {
         return (false, String::from_utf8_lossy(&out.stderr).into_owned());
     }
     match Command::new(dir.join("obj").join("bits_test")).output() {
-        Ok(run) => (run.status.success(), String::from_utf8_lossy(&run.stdout).into_owned()),
+        Ok(run) => (
+            run.status.success(),
+            String::from_utf8_lossy(&run.stdout).into_owned(),
+        ),
         Err(e) => (false, e.to_string()),
     }
 }

@@ -69,12 +69,12 @@ pub enum SimError {
     },
     #[error("a VCD trace was requested but the simulation was built without BuildOptions::trace")]
     TraceNotBuilt,
-    /// The harness ended without a summary (bad input, crash). `stderr` holds its full error output.
+    /// The harness ended without a summary (bad input, crash, RTL assertion). `output` holds stdout + stderr.
     #[error("harness {status}: {last_line}")]
     HarnessFailed {
         status: String,
         last_line: String,
-        stderr: String,
+        output: String,
     },
     #[error("DUT protocol violation at cycle {cycle}: {message}")]
     Protocol { cycle: u64, message: String },
@@ -99,8 +99,15 @@ pub enum SimError {
 
 impl SimError {
     /// Shorthand for the many file operations, keeping the failing path in the message.
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> SimError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> SimError {
         let path = path.into();
-        move |source| SimError::Io { action, path, source }
+        move |source| SimError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }

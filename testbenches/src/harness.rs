@@ -49,9 +49,21 @@ impl BusWidths {
             lanes(shape.cols, 1, shape.acc_width as usize),
         );
         let fits = |w: Option<usize>| w.filter(|&w| w <= i32::MAX as usize);
-        match (fits(widths.0), fits(widths.1), fits(widths.2), fits(widths.3)) {
-            (Some(w_data), Some(w_idx), Some(a_data), Some(y_data)) => Ok(BusWidths { w_data, w_idx, a_data, y_data }),
-            _ => Err(SimError::UnsupportedShape { reason: "bus widths overflow".into() }),
+        match (
+            fits(widths.0),
+            fits(widths.1),
+            fits(widths.2),
+            fits(widths.3),
+        ) {
+            (Some(w_data), Some(w_idx), Some(a_data), Some(y_data)) => Ok(BusWidths {
+                w_data,
+                w_idx,
+                a_data,
+                y_data,
+            }),
+            _ => Err(SimError::UnsupportedShape {
+                reason: "bus widths overflow".into(),
+            }),
         }
     }
 }
@@ -78,13 +90,28 @@ mod tests {
     use super::*;
 
     fn shape(n: usize, m: usize, rows: usize, cols: usize, acc_width: u32) -> ArrayShape {
-        ArrayShape { n, m, rows, cols, acc_width, max_k: 1024 }
+        ArrayShape {
+            n,
+            m,
+            rows,
+            cols,
+            acc_width,
+            max_k: 1024,
+        }
     }
 
     #[test]
     fn widths_follow_the_port_table() {
         let w = BusWidths::of(&shape(2, 4, 8, 4, 32)).ok();
-        assert_eq!(w, Some(BusWidths { w_data: 128, w_idx: 32, a_data: 128, y_data: 128 }));
+        assert_eq!(
+            w,
+            Some(BusWidths {
+                w_data: 128,
+                w_idx: 32,
+                a_data: 128,
+                y_data: 128
+            })
+        );
         assert!(BusWidths::of(&shape(2, 4, usize::MAX, 4, 32)).is_err());
     }
 
@@ -96,7 +123,10 @@ mod tests {
         let top = s.array_module_name();
         assert!(plain.contains(&format!("#include \"V{top}.h\"")));
         assert!(plain.contains(&format!("new V{top}{{ctx}}")));
-        assert!(plain.contains("constexpr int W_IDX_BITS = 32;") && plain.contains("constexpr int Y_DATA_BITS = 128;"));
+        assert!(
+            plain.contains("constexpr int W_IDX_BITS = 32;")
+                && plain.contains("constexpr int Y_DATA_BITS = 128;")
+        );
         assert!(plain.contains("s_w_tidx"));
         assert!(!plain.contains("verilated_vcd_c.h") && traced.contains("verilated_vcd_c.h"));
         assert!(plain.contains("constexpr bool HAS_TRACE = false;"));

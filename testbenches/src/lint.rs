@@ -20,7 +20,11 @@ pub struct LintReport {
 impl LintReport {
     /// The first message (error before warning), for one-line summaries.
     pub fn first(&self) -> &str {
-        self.errors.iter().chain(&self.warnings).next().map_or("(none)", String::as_str)
+        self.errors
+            .iter()
+            .chain(&self.warnings)
+            .next()
+            .map_or("(none)", String::as_str)
     }
 
     pub fn is_clean(&self) -> bool {
@@ -29,11 +33,23 @@ impl LintReport {
 
     fn from_output(output: String, seconds: f64) -> Self {
         let starts = |p: &str| -> Vec<String> {
-            output.lines().filter(|l| l.starts_with(p)).map(str::to_string).collect()
+            output
+                .lines()
+                .filter(|l| l.starts_with(p))
+                .map(str::to_string)
+                .collect()
         };
         let warnings = starts("%Warning");
-        let errors = starts("%Error").into_iter().filter(|l| !l.starts_with("%Error: Exiting due to")).collect();
-        LintReport { warnings, errors, output, seconds }
+        let errors = starts("%Error")
+            .into_iter()
+            .filter(|l| !l.starts_with("%Error: Exiting due to"))
+            .collect();
+        LintReport {
+            warnings,
+            errors,
+            output,
+            seconds,
+        }
     }
 }
 
@@ -47,10 +63,16 @@ pub fn lint(sources: &[PathBuf], top: &str) -> Result<LintReport, SimError> {
         .args(sources)
         .output()
         .map_err(SimError::io("run", &tool))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut report = LintReport::from_output(text, start.elapsed().as_secs_f64());
     if !out.status.success() && report.is_clean() {
-        report.errors.push(format!("verilator exited with {}", out.status));
+        report
+            .errors
+            .push(format!("verilator exited with {}", out.status));
     }
     if report.is_clean() {
         Ok(report)
@@ -82,10 +104,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let clean = module(dir.path(), "clean", "always @(posedge clk) y <= a;");
         assert!(lint(&[clean], "clean").is_ok_and(|r| r.is_clean()));
-        let dirty = module(dir.path(), "dirty", "wire [3:0] spare = a + 4'd1;\nalways @(posedge clk) y <= a;");
+        let dirty = module(
+            dir.path(),
+            "dirty",
+            "wire [3:0] spare = a + 4'd1;\nalways @(posedge clk) y <= a;",
+        );
         match lint(&[dirty], "dirty") {
             Err(SimError::Lint(report)) => {
-                assert!(report.warnings.iter().any(|w| w.contains("UNUSED")), "{}", report.output);
+                assert!(
+                    report.warnings.iter().any(|w| w.contains("UNUSED")),
+                    "{}",
+                    report.output
+                );
                 assert!(report.errors.is_empty(), "{:?}", report.errors);
             }
             other => panic!("expected a lint failure, got {other:?}"),
@@ -99,7 +129,9 @@ mod tests {
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let broken = module(dir.path(), "broken", "always @(posedge clk) y <= ;");
-        let Err(SimError::Lint(report)) = lint(&[broken], "broken") else { panic!("expected a lint failure") };
+        let Err(SimError::Lint(report)) = lint(&[broken], "broken") else {
+            panic!("expected a lint failure")
+        };
         assert!(!report.errors.is_empty() && !report.first().starts_with("%Error: Exiting"));
     }
 }

@@ -37,7 +37,14 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { seed: 1, in_gap: 0.0, out_stall: 0.0, max_cycles: 1_000_000, work_dir: None, vcd: None }
+        RunOptions {
+            seed: 1,
+            in_gap: 0.0,
+            out_stall: 0.0,
+            max_cycles: 1_000_000,
+            work_dir: None,
+            vcd: None,
+        }
     }
 }
 
@@ -85,7 +92,10 @@ impl SimBuild {
     ) -> Result<SimOutcome, SimError> {
         self.check_options(opts)?;
         if weights.len() != acts.len() {
-            return Err(SimError::BeatCounts { weights: weights.len(), acts: acts.len() });
+            return Err(SimError::BeatCounts {
+                weights: weights.len(),
+                acts: acts.len(),
+            });
         }
         let (dir, _guard) = work_dir(opts)?;
         write_beats(&dir, weights, acts, &self.shape)?;
@@ -96,8 +106,15 @@ impl SimBuild {
         check_summary(&summary, opts.max_cycles)?;
         let results = read_results(&dir.join(RESULTS_FILE), &self.shape)?;
         if results.len() as u64 != summary.results {
-            let reason = format!("{} result lines but the summary counts {}", results.len(), summary.results);
-            return Err(SimError::Summary { path: dir.join(SUMMARY_FILE), reason });
+            let reason = format!(
+                "{} result lines but the summary counts {}",
+                results.len(),
+                summary.results
+            );
+            return Err(SimError::Summary {
+                path: dir.join(SUMMARY_FILE),
+                reason,
+            });
         }
         Ok(SimOutcome {
             results,
@@ -115,7 +132,11 @@ impl SimBuild {
             if (0.0..1.0).contains(&p) {
                 Ok(())
             } else {
-                Err(SimError::InvalidOption { name, value: p.to_string(), expected: "a probability in [0, 1)" })
+                Err(SimError::InvalidOption {
+                    name,
+                    value: p.to_string(),
+                    expected: "a probability in [0, 1)",
+                })
             }
         };
         prob("in_gap", opts.in_gap)?;
@@ -141,7 +162,10 @@ impl SimBuild {
         if let Some(vcd) = &opts.vcd {
             cmd.arg(format!("+vcd={}", vcd.display()));
         }
-        cmd.current_dir(dir).stdin(Stdio::null()).output().map_err(SimError::io("run", &self.binary))
+        cmd.current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(SimError::io("run", &self.binary))
     }
 }
 
@@ -149,7 +173,10 @@ impl SimBuild {
 /// Stale outputs in a reused `work_dir` are removed so an old summary can never be mistaken for this run's.
 fn work_dir(opts: &RunOptions) -> Result<(PathBuf, Option<tempfile::TempDir>), SimError> {
     let Some(dir) = &opts.work_dir else {
-        let tmp = tempfile::Builder::new().prefix("sta-sim-").tempdir().map_err(SimError::io("create", "a temp dir"))?;
+        let tmp = tempfile::Builder::new()
+            .prefix("sta-sim-")
+            .tempdir()
+            .map_err(SimError::io("create", "a temp dir"))?;
         return Ok((tmp.path().to_path_buf(), Some(tmp)));
     };
     fs::create_dir_all(dir).map_err(SimError::io("create", dir))?;
@@ -162,11 +189,23 @@ fn work_dir(opts: &RunOptions) -> Result<(PathBuf, Option<tempfile::TempDir>), S
     Ok((dir.clone(), None))
 }
 
-fn write_beats(dir: &Path, weights: &[WeightBeat], acts: &[ActBeat], shape: &ArrayShape) -> Result<(), SimError> {
-    let lines: Result<Vec<String>, SimError> =
-        weights.iter().enumerate().map(|(i, b)| weight_line(b, i, shape)).collect();
+fn write_beats(
+    dir: &Path,
+    weights: &[WeightBeat],
+    acts: &[ActBeat],
+    shape: &ArrayShape,
+) -> Result<(), SimError> {
+    let lines: Result<Vec<String>, SimError> = weights
+        .iter()
+        .enumerate()
+        .map(|(i, b)| weight_line(b, i, shape))
+        .collect();
     write_lines(&dir.join(WEIGHTS_FILE), &lines?)?;
-    let lines: Result<Vec<String>, SimError> = acts.iter().enumerate().map(|(i, b)| act_line(b, i, shape)).collect();
+    let lines: Result<Vec<String>, SimError> = acts
+        .iter()
+        .enumerate()
+        .map(|(i, b)| act_line(b, i, shape))
+        .collect();
     write_lines(&dir.join(ACTS_FILE), &lines?)
 }
 
@@ -179,24 +218,59 @@ fn write_lines(path: &Path, lines: &[String]) -> Result<(), SimError> {
     w.flush().map_err(SimError::io("write", path))
 }
 
-/// The summary, or `HarnessFailed` with the harness's stderr when it never wrote one (bad input, crash).
+/// The summary, or `HarnessFailed` when the harness never wrote one (bad input, a crash, or an RTL assertion:
+/// Verilator prints those on stdout, so both streams are searched).
 fn read_summary(path: &Path, output: &Output) -> Result<Summary, SimError> {
     let Ok(text) = fs::read_to_string(path) else {
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no error output").to_string();
-        return Err(SimError::HarnessFailed { status: output.status.to_string(), last_line, stderr });
+        let output_text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return Err(SimError::HarnessFailed {
+            status: output.status.to_string(),
+            last_line: headline(&output_text),
+            output: output_text,
+        });
     };
-    serde_json::from_str(&text).map_err(|e| SimError::Summary { path: path.to_path_buf(), reason: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| SimError::Summary {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// The most telling line of a failed run: its first Verilator `%Error`, else its last non-empty line.
+fn headline(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let error = text.lines().find(|l| l.contains("%Error"));
+    error
+        .or_else(|| lines.next_back())
+        .unwrap_or("no output")
+        .trim()
+        .to_string()
 }
 
 /// Maps a non-ok status to its error, and insists every input beat was consumed.
 fn check_summary(s: &Summary, max_cycles: u64) -> Result<(), SimError> {
     match s.status.as_str() {
         "ok" => {}
-        "timeout" => return Err(SimError::Timeout { max_cycles, message: s.message.clone() }),
-        "protocol" => return Err(SimError::Protocol { cycle: s.cycle, message: s.message.clone() }),
+        "timeout" => {
+            return Err(SimError::Timeout {
+                max_cycles,
+                message: s.message.clone(),
+            })
+        }
+        "protocol" => {
+            return Err(SimError::Protocol {
+                cycle: s.cycle,
+                message: s.message.clone(),
+            })
+        }
         other => {
-            return Err(SimError::Summary { path: PathBuf::from(SUMMARY_FILE), reason: format!("status {other}") })
+            return Err(SimError::Summary {
+                path: PathBuf::from(SUMMARY_FILE),
+                reason: format!("status {other}"),
+            })
         }
     }
     if s.weights_sent != s.weights_total || s.acts_sent != s.acts_total {
@@ -216,7 +290,64 @@ fn read_results(path: &Path, shape: &ArrayShape) -> Result<Vec<ResultBeat>, SimE
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            parse_result_line(l, shape).map_err(|e| SimError::ResultLine { line: i + 1, reason: e.to_string() })
+            parse_result_line(l, shape).map_err(|e| SimError::ResultLine {
+                line: i + 1,
+                reason: e.to_string(),
+            })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headline_prefers_the_first_verilator_error() {
+        let text = "[0] %Error: pe.v:70: Assertion failed: ACC_W must be in 17..48\n%Error: pe.v:70: Verilog $stop\nAborting...\n";
+        assert_eq!(
+            headline(text),
+            "[0] %Error: pe.v:70: Assertion failed: ACC_W must be in 17..48"
+        );
+        assert_eq!(
+            headline("harness: bad plusarg +seed=x\n\n"),
+            "harness: bad plusarg +seed=x"
+        );
+        assert_eq!(headline(""), "no output");
+    }
+
+    #[test]
+    fn timeout_and_protocol_statuses_map_to_their_errors() {
+        let summary = |status: &str, sent: usize| Summary {
+            status: status.into(),
+            message: "m".into(),
+            cycle: 7,
+            cycles: 9,
+            perf_cycles: 9,
+            perf_busy: 1,
+            perf_stall: 0,
+            err_last: false,
+            results: 0,
+            weights_sent: sent,
+            weights_total: 2,
+            acts_sent: sent,
+            acts_total: 2,
+        };
+        assert!(matches!(
+            check_summary(&summary("timeout", 2), 5),
+            Err(SimError::Timeout { max_cycles: 5, .. })
+        ));
+        assert!(matches!(
+            check_summary(&summary("protocol", 2), 5),
+            Err(SimError::Protocol { cycle: 7, .. })
+        ));
+        assert!(matches!(
+            check_summary(&summary("ok", 1), 5),
+            Err(SimError::InputsLeft {
+                weights_sent: 1,
+                ..
+            })
+        ));
+        assert!(check_summary(&summary("ok", 2), 5).is_ok());
+    }
 }

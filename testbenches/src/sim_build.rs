@@ -41,7 +41,10 @@ pub struct BuildOptions {
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { trace: false, jobs: 2 }
+        BuildOptions {
+            trace: false,
+            jobs: 2,
+        }
     }
 }
 
@@ -69,11 +72,27 @@ pub struct SimBuild {
 /// `-fno-dfg`: Verilator 5.006's DFG optimizer miscompiles Yosys gate-level netlists of an accumulator array
 /// (every lane's sign bit came out flipped; Icarus and Verilator without DFG agree on the right answer).
 fn verilator_flags(top: &str, options: &BuildOptions) -> Vec<String> {
-    let mut flags: Vec<String> = ["--cc", "--exe", "--build", "-O3", "-fno-dfg", "--x-assign", "fast", "--x-initial", "fast"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    flags.extend(["-Wno-fatal".into(), "--top-module".into(), top.into(), "--prefix".into(), format!("V{top}")]);
+    let mut flags: Vec<String> = [
+        "--cc",
+        "--exe",
+        "--build",
+        "-O3",
+        "-fno-dfg",
+        "--x-assign",
+        "fast",
+        "--x-initial",
+        "fast",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    flags.extend([
+        "-Wno-fatal".into(),
+        "--top-module".into(),
+        top.into(),
+        "--prefix".into(),
+        format!("V{top}"),
+    ]);
     flags.extend(["-o".into(), BINARY.into()]);
     if options.trace {
         flags.push("--trace".into());
@@ -101,7 +120,10 @@ pub fn cache_key(sources: &[Vec<u8>], harness: &str, version: &str, flags: &[Str
 }
 
 fn read_sources(sources: &[PathBuf]) -> Result<Vec<Vec<u8>>, SimError> {
-    sources.iter().map(|p| fs::read(p).map_err(SimError::io("read", p))).collect()
+    sources
+        .iter()
+        .map(|p| fs::read(p).map_err(SimError::io("read", p)))
+        .collect()
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, SimError> {
@@ -125,7 +147,13 @@ pub fn build(
     let dest = cache_root.join(&key);
     let cache_hit = dest.join(BINARY).is_file();
     if !cache_hit {
-        let job = BuildJob { tool: &tool, sources, harness: &harness, flags: &flags, jobs: options.jobs };
+        let job = BuildJob {
+            tool: &tool,
+            sources,
+            harness: &harness,
+            flags: &flags,
+            jobs: options.jobs,
+        };
         job.run(cache_root, &key, &dest)?;
     }
     let log = dest.join(LOG);
@@ -167,10 +195,16 @@ impl BuildJob<'_> {
 
     /// Writes the harness sources and a human-readable list of the design files into the build directory.
     fn stage(&self, dir: &Path) -> Result<(), SimError> {
-        let write = |name: &str, text: &str| fs::write(dir.join(name), text).map_err(SimError::io("write", dir.join(name)));
+        let write = |name: &str, text: &str| {
+            fs::write(dir.join(name), text).map_err(SimError::io("write", dir.join(name)))
+        };
         write(HARNESS, self.harness)?;
         write(BITS, BITS_HEADER)?;
-        let list: String = self.sources.iter().map(|p| format!("{}\n", p.display())).collect();
+        let list: String = self
+            .sources
+            .iter()
+            .map(|p| format!("{}\n", p.display()))
+            .collect();
         write(SOURCES, &list)
     }
 
@@ -180,13 +214,19 @@ impl BuildJob<'_> {
         let log = File::create(&log_path).map_err(SimError::io("create", &log_path))?;
         let log_err = log.try_clone().map_err(SimError::io("open", &log_path))?;
         let mut cmd = Command::new(self.tool);
-        cmd.args(self.flags).arg("-j").arg(self.jobs.max(1).to_string());
+        cmd.args(self.flags)
+            .arg("-j")
+            .arg(self.jobs.max(1).to_string());
         cmd.arg("-Mdir").arg(dir.join("obj_dir"));
         for s in self.sources {
             cmd.arg(absolute(s)?);
         }
         cmd.arg(dir.join(HARNESS)).current_dir(dir);
-        let status = cmd.stdin(Stdio::null()).stdout(log).stderr(log_err).status();
+        let status = cmd
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .status();
         let status = status.map_err(SimError::io("run", self.tool))?;
         if status.success() && dir.join("obj_dir").join(BINARY).is_file() {
             return Ok(());
@@ -206,7 +246,12 @@ fn build_failure(log_path: &Path, kept: PathBuf, status: String) -> SimError {
         .find(|l| l.starts_with("%Error") || l.contains("error:"))
         .map_or("see the build log", |l| l.trim())
         .to_string();
-    SimError::BuildFailed { status, first_error, log: kept, tail }
+    SimError::BuildFailed {
+        status,
+        first_error,
+        log: kept,
+        tail,
+    }
 }
 
 /// Keeps only what a cache entry needs: the binary moves up and the object directory (tens of MB) goes.
@@ -226,14 +271,21 @@ fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<(), SimError> {
             Ok(())
         }
         Err(_) if dest.join(BINARY).is_file() => Ok(()),
-        Err(e) => Err(SimError::Io { action: "publish the build to", path: dest.to_path_buf(), source: e }),
+        Err(e) => Err(SimError::Io {
+            action: "publish the build to",
+            path: dest.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
 /// First lines of the `%Warning` messages in a build log (empty if the log cannot be read).
 fn log_warnings(log: &Path) -> Vec<String> {
     let text = fs::read_to_string(log).unwrap_or_default();
-    text.lines().filter(|l| l.starts_with("%Warning")).map(str::to_string).collect()
+    text.lines()
+        .filter(|l| l.starts_with("%Warning"))
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
@@ -245,11 +297,31 @@ mod tests {
         let flags = vec!["--cc".to_string()];
         let base = cache_key(&[b"module a; endmodule".to_vec()], "h", "V 5", &flags);
         assert_eq!(base.len(), 64);
-        assert_eq!(base, cache_key(&[b"module a; endmodule".to_vec()], "h", "V 5", &flags));
-        assert_ne!(base, cache_key(&[b"module b; endmodule".to_vec()], "h", "V 5", &flags));
-        assert_ne!(base, cache_key(&[b"module a; endmodule".to_vec()], "h2", "V 5", &flags));
-        assert_ne!(base, cache_key(&[b"module a; endmodule".to_vec()], "h", "V 4", &flags));
-        assert_ne!(base, cache_key(&[b"module a; endmodule".to_vec()], "h", "V 5", &["--trace".to_string()]));
+        assert_eq!(
+            base,
+            cache_key(&[b"module a; endmodule".to_vec()], "h", "V 5", &flags)
+        );
+        assert_ne!(
+            base,
+            cache_key(&[b"module b; endmodule".to_vec()], "h", "V 5", &flags)
+        );
+        assert_ne!(
+            base,
+            cache_key(&[b"module a; endmodule".to_vec()], "h2", "V 5", &flags)
+        );
+        assert_ne!(
+            base,
+            cache_key(&[b"module a; endmodule".to_vec()], "h", "V 4", &flags)
+        );
+        assert_ne!(
+            base,
+            cache_key(
+                &[b"module a; endmodule".to_vec()],
+                "h",
+                "V 5",
+                &["--trace".to_string()]
+            )
+        );
         // Splitting the same bytes differently across files is a different design.
         assert_ne!(
             cache_key(&[b"ab".to_vec(), b"c".to_vec()], "h", "V 5", &flags),
@@ -260,10 +332,24 @@ mod tests {
     #[test]
     fn trace_is_a_flag_and_jobs_is_not() {
         let plain = verilator_flags("top", &BuildOptions::default());
-        let jobs = verilator_flags("top", &BuildOptions { trace: false, jobs: 8 });
-        let traced = verilator_flags("top", &BuildOptions { trace: true, jobs: 2 });
+        let jobs = verilator_flags(
+            "top",
+            &BuildOptions {
+                trace: false,
+                jobs: 8,
+            },
+        );
+        let traced = verilator_flags(
+            "top",
+            &BuildOptions {
+                trace: true,
+                jobs: 2,
+            },
+        );
         assert_eq!(plain, jobs);
         assert!(traced.contains(&"--trace".to_string()) && !plain.contains(&"--trace".to_string()));
-        assert!(plain.windows(2).any(|w| w[0] == "--prefix" && w[1] == "Vtop"));
+        assert!(plain
+            .windows(2)
+            .any(|w| w[0] == "--prefix" && w[1] == "Vtop"));
     }
 }

@@ -16,10 +16,15 @@ pub fn verilator_version(tool: &Path) -> Result<String, ToolError> {
     let out = Command::new(tool)
         .arg("--version")
         .output()
-        .map_err(|source| ToolError::Version { tool: tool.to_path_buf(), source })?;
+        .map_err(|source| ToolError::Version {
+            tool: tool.to_path_buf(),
+            source,
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     match text.lines().map(str::trim).find(|l| !l.is_empty()) {
         Some(line) if out.status.success() => Ok(line.to_string()),
-        _ => Err(ToolError::NoVersion { tool: tool.to_path_buf() }),
+        _ => Err(ToolError::NoVersion {
+            tool: tool.to_path_buf(),
+        }),
     }
 }

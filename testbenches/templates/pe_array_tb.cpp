@@ -255,8 +255,7 @@ class Bench {
 
     Status run() {
         reset();
-        while (status_.kind == "ok") {
-            if (!step()) break;
+        while (step()) {
         }
         out_.flush();
         return status_;
@@ -274,15 +273,18 @@ class Bench {
     std::size_t total_w() const { return w_.beats.size(); }
     std::size_t total_a() const { return a_.beats.size(); }
     bool err_last() const { return top_->err_last != 0; }
-    uint64_t perf(int which) const {
+    uint64_t perf_cycles() const { return read_counter(top_->perf_cycles); }
+    uint64_t perf_busy() const { return read_counter(top_->perf_busy); }
+    uint64_t perf_stall() const { return read_counter(top_->perf_stall); }
+
+  private:
+    template <typename Port>
+    static uint64_t read_counter(const Port& port) {
         Words w(2, 0u);
-        if (which == 0) sta::get_bits(top_->perf_cycles, w.data(), PERF_BITS);
-        if (which == 1) sta::get_bits(top_->perf_busy, w.data(), PERF_BITS);
-        if (which == 2) sta::get_bits(top_->perf_stall, w.data(), PERF_BITS);
+        sta::get_bits(port, w.data(), PERF_BITS);
         return to_u64(w);
     }
 
-  private:
     void open_trace() {
 {% if trace %}        if (args_.vcd.empty()) return;
         ctx_->traceEverOn(true);
@@ -437,8 +439,8 @@ class Bench {
 bool write_summary(const Args& args, const Bench& b, const Status& st) {
     std::ofstream f(args.summary);
     f << "{\"status\":\"" << st.kind << "\",\"message\":\"" << json_escape(st.message) << "\",\"cycle\":" << st.cycle
-      << ",\"cycles\":" << b.cycles() << ",\"perf_cycles\":" << b.perf(0) << ",\"perf_busy\":" << b.perf(1)
-      << ",\"perf_stall\":" << b.perf(2) << ",\"err_last\":" << (b.err_last() ? "true" : "false")
+      << ",\"cycles\":" << b.cycles() << ",\"perf_cycles\":" << b.perf_cycles() << ",\"perf_busy\":" << b.perf_busy()
+      << ",\"perf_stall\":" << b.perf_stall() << ",\"err_last\":" << (b.err_last() ? "true" : "false")
       << ",\"results\":" << b.received() << ",\"weights_sent\":" << b.sent_w() << ",\"weights_total\":" << b.total_w()
       << ",\"acts_sent\":" << b.sent_a() << ",\"acts_total\":" << b.total_a() << "}\n";
     return static_cast<bool>(f);
