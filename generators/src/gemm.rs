@@ -13,7 +13,7 @@ use sta_golden::pe_array::{
     Schedule,
 };
 use sta_hdl::emit::{config_hash, GENERATOR};
-use sta_testbenches::{BuildOptions, RunOptions, SimOutcome};
+use sta_testbenches::{BuildOptions, RunOptions, SimError, SimOutcome};
 
 use crate::config::ArrayArgs;
 use crate::design::write_pe_array;
@@ -302,7 +302,7 @@ pub fn simulate_sources(
     };
     let outcome = build
         .run(&schedule.weights, &schedule.acts, expected_beats, &options)
-        .map_err(|e| StaError::Tool(e.to_string()))?;
+        .map_err(simulation_error)?;
     if outcome.err_last {
         return Err(StaError::Mismatch(
             "the array flagged err_last: s_w_tlast and s_a_tlast disagreed on a beat".into(),
@@ -319,6 +319,17 @@ fn progress_spinner(message: String) -> indicatif::ProgressBar {
     let spinner = indicatif::ProgressBar::new_spinner().with_message(message);
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     spinner
+}
+
+/// The hardware misbehaving (protocol violation, hang, beats not taken) is a failure of the design (exit 1); anything
+/// else (the harness, files, options) is reported as a tool problem.
+fn simulation_error(e: SimError) -> StaError {
+    match e {
+        SimError::Protocol { .. } | SimError::Timeout { .. } | SimError::InputsLeft { .. } => {
+            StaError::Mismatch(format!("the simulated hardware failed: {e}"))
+        }
+        other => StaError::Tool(other.to_string()),
+    }
 }
 
 /// The build cache: `--cache-dir`, else `$STA_CACHE_DIR`, else `$XDG_CACHE_HOME/sta`, else `~/.cache/sta`.
