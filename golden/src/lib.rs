@@ -10,6 +10,7 @@ pub mod matrix;
 pub mod nm;
 pub mod numerics;
 pub mod pe_array;
+pub mod pwl;
 
 pub use error::{FormatError, NmError, ParamError, ShapeError, StreamError};
 pub use matrix::Matrix;
