@@ -10,6 +10,7 @@ use crate::bench::{run_bench, BenchArgs};
 use crate::config::ArrayArgs;
 use crate::demo::{run_demo, DemoArgs};
 use crate::design::write_pe_array;
+use crate::lut::LutCommand;
 use crate::error::{usage, Result};
 use crate::gemm::{run_gemm, GemmArgs};
 use crate::npy::read_i8_matrix;
@@ -46,6 +47,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure generation time, Verilog size, simulation speed and utilisation (docs/benchmarks.md).
     Bench(BenchArgs),
+    /// GQA-LUT piecewise-linear approximators: search, import, compare, plot, generate RTL.
+    #[command(subcommand)]
+    Lut(LutCommand),
     /// Write an INT8 weight matrix in the compressed N:M format and print its storage against dense INT8.
     Compress {
         #[arg(long)]
@@ -74,6 +78,7 @@ impl Cli {
             Command::Gemm(args) => run_gemm(&args),
             Command::Demo(args) => run_demo(&args),
             Command::Bench(args) => run_bench(&args),
+            Command::Lut(command) => command.run(),
             Command::Compress {
                 n,
                 m,

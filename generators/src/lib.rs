@@ -11,6 +11,7 @@ pub mod demo;
 pub mod design;
 pub mod error;
 pub mod gemm;
+pub mod lut;
 pub mod npy;
 pub mod output;
 pub mod yosys;

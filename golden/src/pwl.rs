@@ -61,6 +61,6 @@ impl PwlTable {
 
     /// The real value of an output code.
     pub fn output_value(&self, out: i64) -> f64 {
-        out as f64 / f64::from(1u32 << self.format.output_frac_bits.min(31))
+        out as f64 * 2f64.powi(-(self.format.output_frac_bits as i32))
     }
 }
