@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use npyz::{DType, Order, TypeStr, WriterBuilder};
+use npyz::{DType, Order, WriterBuilder};
 use sta_golden::matrix::Matrix;
 
 use crate::error::{io_context, usage, Result, StaError};
@@ -62,71 +62,46 @@ fn check_int8(dtype: &DType, path: &Path, what: &str) -> Result<()> {
     )))
 }
 
-/// Serialises a matrix as `.npy` bytes: int32 when every value fits (accumulators ≤ 32 bits), else int64.
+/// Encodes any array of a NumPy-native element type (`i8` → `|i1`, `i32` → `<i4`, `i64` → `<i8`) as `.npy` bytes.
+pub fn encode_npy<T: npyz::AutoSerialize + Copy>(
+    shape: &[u64],
+    data: &[T],
+) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut bytes)
+        .begin_nd()?;
+    writer.extend(data.iter().copied())?;
+    writer.finish()?;
+    Ok(bytes)
+}
+
+/// Serialises a result matrix as `.npy` bytes: int32 for accumulators of at most 32 bits, else int64.
 pub fn matrix_to_npy(y: &Matrix<i64>, acc_width: u32) -> Result<Vec<u8>> {
     let shape = [y.rows() as u64, y.cols() as u64];
-    let mut out = Vec::new();
-    let write = |out: &mut Vec<u8>| -> std::io::Result<()> {
-        if acc_width <= 32 {
-            let type_str: TypeStr = "<i4".parse().expect("valid type string");
-            let mut w = npyz::WriteOptions::new()
-                .dtype(DType::Plain(type_str))
-                .shape(&shape)
-                .writer(out)
-                .begin_nd()?;
-            w.extend(y.data().iter().map(|&v| v as i32))?;
-            w.finish()
-        } else {
-            let type_str: TypeStr = "<i8".parse().expect("valid type string");
-            let mut w = npyz::WriteOptions::new()
-                .dtype(DType::Plain(type_str))
-                .shape(&shape)
-                .writer(out)
-                .begin_nd()?;
-            w.extend(y.data().iter().copied())?;
-            w.finish()
-        }
+    let encoded = if acc_width <= 32 {
+        let narrow: Vec<i32> = y.data().iter().map(|&v| v as i32).collect();
+        encode_npy(&shape, &narrow)
+    } else {
+        encode_npy(&shape, y.data())
     };
-    write(&mut out).map_err(io_context("encoding the result as .npy"))?;
-    Ok(out)
+    encoded.map_err(io_context("encoding the result as .npy"))
 }
 
 /// Serialises an INT8 matrix as `.npy` bytes (dtype int8), e.g. the demo's W and X.
 pub fn i8_matrix_to_npy(m: &Matrix<i8>) -> Result<Vec<u8>> {
-    let shape = [m.rows() as u64, m.cols() as u64];
-    let mut bytes = Vec::new();
-    let encode = |out: &mut Vec<u8>| -> std::io::Result<()> {
-        let mut w = npyz::WriteOptions::new()
-            .default_dtype()
-            .shape(&shape)
-            .writer(out)
-            .begin_nd()?;
-        w.extend(m.data().iter().copied())?;
-        w.finish()
-    };
-    encode(&mut bytes).map_err(io_context("encoding an int8 matrix as .npy"))?;
-    Ok(bytes)
+    encode_npy(&[m.rows() as u64, m.cols() as u64], m.data())
+        .map_err(io_context("encoding an int8 matrix as .npy"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
-        path: &Path,
-        shape: &[u64],
-        data: &[T],
-    ) {
-        let mut bytes = Vec::new();
-        let mut w = npyz::WriteOptions::new()
-            .default_dtype()
-            .shape(shape)
-            .writer(&mut bytes)
-            .begin_nd()
-            .unwrap();
-        w.extend(data.iter().copied()).unwrap();
-        w.finish().unwrap();
-        std::fs::write(path, bytes).unwrap();
+    fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) {
+        std::fs::write(path, encode_npy(shape, data).unwrap()).unwrap();
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use npyz::WriterBuilder;
 
 fn sta(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sta"))
@@ -26,21 +25,8 @@ fn assert_usage_error(out: &Output, needles: &[&str]) {
     }
 }
 
-fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
-    path: &Path,
-    shape: &[u64],
-    data: &[T],
-) {
-    let mut bytes = Vec::new();
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(&mut bytes)
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
-    std::fs::write(path, bytes).unwrap();
+fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) {
+    std::fs::write(path, sta_generators::npy::encode_npy(shape, data).unwrap()).unwrap();
 }
 
 fn s(p: &Path) -> &str {
