@@ -10,9 +10,9 @@ use crate::bench::{run_bench, BenchArgs};
 use crate::config::ArrayArgs;
 use crate::demo::{run_demo, DemoArgs};
 use crate::design::write_pe_array;
-use crate::lut::LutCommand;
 use crate::error::{usage, Result};
 use crate::gemm::{run_gemm, GemmArgs};
+use crate::lut::LutCommand;
 use crate::npy::read_i8_matrix;
 use crate::output::{check_overwrite, write_file_atomically};
 
