@@ -56,7 +56,22 @@ pub fn write_dir_atomically(dir: &Path, files: &[(PathBuf, Vec<u8>)], force: boo
         }
         fs::write(&path, contents).map_err(io_context(format!("writing {}", path.display())))?;
     }
-    replace_with(dir, staging.keep(), &parent)
+    let staged = staging.keep();
+    set_mode(&staged, 0o755)?;
+    replace_with(dir, staged, &parent)
+}
+
+/// Temporary files and directories are created private (0600/0700); outputs get the usual 0644/0755.
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(io_context(format!("setting permissions of {}", path.display())))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 fn replace_with(dir: &Path, staged: PathBuf, parent: &Path) -> Result<()> {
@@ -91,6 +106,7 @@ pub fn write_file_atomically(path: &Path, contents: &[u8], force: bool) -> Resul
     )))?;
     tmp.write_all(contents)
         .map_err(io_context(format!("writing {}", path.display())))?;
+    set_mode(tmp.path(), 0o644)?;
     tmp.persist(path).map_err(|e| StaError::Io {
         context: format!("renaming into {}", path.display()),
         source: e.error,
@@ -129,6 +145,11 @@ mod tests {
         write_dir_atomically(&dir, &files, true).unwrap();
         assert_eq!(fs::read(dir.join("rtl/a.v")).unwrap(), b"new");
         assert!(!dir.join("stale.v").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o755);
+        }
         assert_eq!(
             fs::read_dir(root.path()).unwrap().count(),
             1,
@@ -145,5 +166,10 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"keep");
         write_file_atomically(&path, b"new", true).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        }
     }
 }
