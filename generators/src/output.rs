@@ -66,8 +66,9 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(io_context(format!("setting permissions of {}", path.display())))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_context(
+            format!("setting permissions of {}", path.display()),
+        ))?;
     }
     #[cfg(not(unix))]
     let _ = (path, mode);
@@ -148,7 +149,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o755);
+            assert_eq!(
+                fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+                0o755
+            );
         }
         assert_eq!(
             fs::read_dir(root.path()).unwrap().count(),
@@ -169,7 +173,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o644
+            );
         }
     }
 }

@@ -68,3 +68,83 @@ pub fn write_netlist(sources: &[PathBuf], top: &str, work: &Path) -> Result<Path
     run_yosys(&script, &work.join("yosys_netlist.log"))?;
     Ok(netlist)
 }
+
+/// Synthesises `top` with `synth_command` (a flattening one: `synth -flatten`, `synth_ecp5`, …), runs
+/// `check -assert` and returns the text of `stat`, captured with `tee -o` (Yosys 0.23's `stat -json` writes invalid
+/// JSON on hierarchical designs; the text of a flat design is one module, parsed by [`parse_stat`]). `tag` names the
+/// log and stat files in `work`.
+pub fn synth_stat(
+    sources: &[PathBuf],
+    top: &str,
+    synth_command: &str,
+    work: &Path,
+    tag: &str,
+) -> Result<String> {
+    let stat = work.join(format!("{tag}.stat"));
+    let script = format!(
+        "{}hierarchy -check -top {top}; {synth_command} -top {top}; check -assert; tee -q -o {} stat",
+        read_sources(sources),
+        stat.display()
+    );
+    run_yosys(&script, &work.join(format!("{tag}.log")))?;
+    std::fs::read_to_string(&stat)
+        .map_err(|e| StaError::Tool(format!("yosys wrote no statistics {}: {e}", stat.display())))
+}
+
+/// Cell counts of one flat module from Yosys 0.23's `stat` text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CellCounts {
+    /// `Number of cells`.
+    pub cells: u64,
+    /// Cells by type, e.g. `$_AND_`, `LUT4`, `TRELLIS_FF`.
+    pub by_type: std::collections::BTreeMap<String, u64>,
+}
+
+impl CellCounts {
+    /// Cells whose type contains `pattern` (e.g. `DFF` for generic flip-flops).
+    pub fn matching(&self, pattern: &str) -> u64 {
+        self.by_type
+            .iter()
+            .filter(|(t, _)| t.contains(pattern))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Parses the `Number of cells:` line and the per-type lines under it (the first module in the text). `None` when
+/// the text has no cell count.
+pub fn parse_stat(text: &str) -> Option<CellCounts> {
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("Number of cells:"));
+    let cells = lines.next()?.split(':').nth(1)?.trim().parse().ok()?;
+    let mut by_type = std::collections::BTreeMap::new();
+    for line in lines {
+        let mut fields = line.split_whitespace();
+        let (Some(name), Some(count), None) = (fields.next(), fields.next(), fields.next()) else {
+            break;
+        };
+        let Ok(count) = count.parse::<u64>() else {
+            break;
+        };
+        by_type.insert(name.to_string(), count);
+    }
+    Some(CellCounts { cells, by_type })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_text_of_yosys_0_23_parses() {
+        let text = "\n6. Printing statistics.\n\n=== top ===\n\n   Number of wires:                 70\n   \
+                    Number of cells:                105\n     CCU2C                          34\n     \
+                    LUT4                           27\n     TRELLIS_FF                     39\n\n";
+        let c = parse_stat(text).unwrap();
+        assert_eq!(c.cells, 105);
+        assert_eq!(c.by_type.len(), 3);
+        assert_eq!(c.matching("FF"), 39);
+        assert!(parse_stat("no statistics").is_none());
+    }
+}

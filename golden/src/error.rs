@@ -195,3 +195,72 @@ pub enum StreamError {
     #[error(transparent)]
     Shape(#[from] ShapeError),
 }
+
+/// An illegal PWL approximator: bad function, range, formats, table or parameter file. One line, like the others.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum PwlError {
+    #[error("function = {name:?} is unknown: use one of {allowed}")]
+    UnknownFunction { name: String, allowed: String },
+    #[error("range = [{lo}, {hi}) is {what}: the range must be finite with lo < hi")]
+    Range {
+        lo: f64,
+        hi: f64,
+        what: &'static str,
+    },
+    #[error(
+        "range = [{lo}, {hi}) does not fit INT8 codes at input_frac_bits = {input_frac_bits}: \
+         x·2^{input_frac_bits} must lie in [−128, 128){hint}"
+    )]
+    RangeNotInt8 {
+        lo: f64,
+        hi: f64,
+        input_frac_bits: u32,
+        hint: String,
+    },
+    #[error(
+        "entries = {entries} is outside 4..=32: an approximator has between 4 and 32 segments"
+    )]
+    Entries { entries: usize },
+    #[error("{field} = {value} is not allowed: {allowed}")]
+    Format {
+        field: &'static str,
+        value: i64,
+        allowed: String,
+    },
+    #[error("{field} has {found} values but entries = {entries} needs {expected}")]
+    Count {
+        field: &'static str,
+        found: usize,
+        entries: usize,
+        expected: usize,
+    },
+    #[error(
+        "breakpoints[{index}] = {value} is smaller than breakpoints[{}] = {previous}: breakpoints must be non-decreasing",
+        index - 1
+    )]
+    NotMonotonic {
+        index: usize,
+        value: i64,
+        previous: i64,
+    },
+    #[error(
+        "breakpoints[{index}] = {value} is not an INT8 code: breakpoints must lie in −128..=127"
+    )]
+    BreakpointCode { index: usize, value: i64 },
+    #[error(
+        "{field}[{index}] = {value} does not fit coeff_bits = {bits} (signed, {min}..={max}){hint}"
+    )]
+    Coefficient {
+        field: &'static str,
+        index: usize,
+        value: i64,
+        bits: u32,
+        min: i64,
+        max: i64,
+        hint: String,
+    },
+    #[error("parameter file is not valid: {reason}")]
+    File { reason: String },
+    #[error("reference file is not valid: {reason}")]
+    Reference { reason: String },
+}

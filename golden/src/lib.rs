@@ -5,6 +5,7 @@
 //! Verilator harnesses, the CLI and the reports all call into this crate.
 
 mod error;
+pub mod functions;
 pub mod gemm;
 pub mod matrix;
 pub mod nm;
@@ -12,5 +13,5 @@ pub mod numerics;
 pub mod pe_array;
 pub mod pwl;
 
-pub use error::{FormatError, NmError, ParamError, ShapeError, StreamError};
+pub use error::{FormatError, NmError, ParamError, PwlError, ShapeError, StreamError};
 pub use matrix::Matrix;

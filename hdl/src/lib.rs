@@ -5,7 +5,9 @@
 //!   emission of signed multiplies and signed constants is wrong and it would emit one module per PE instance
 //!   (see `docs/architecture.md`, "rust-hdl traps").
 //! - [`emit`]: renders every module of a configuration, once per module type, with the standard header.
+//! - [`pwl_lut`]: the piecewise-linear LUT approximator (`templates/sta_pwl.v`), one module per approximator.
 
 pub mod array_ctrl;
 pub mod emit;
+pub mod pwl_lut;
 pub mod rhdl_flatten;

@@ -5,6 +5,10 @@
 //! beats through it under random valid gaps and ready stalls while the harness checks the DUT's side of the
 //! valid/ready contract every cycle. [`lint`] runs `verilator --lint-only -Wall`.
 //!
+//! [`build_pwl`] does the same for one PWL LUT approximator (`sta_hdl::pwl_lut`): [`PwlSimBuild::run`] plays a
+//! stimulus of input codes, idle and reset cycles and returns every output with the input it belongs to, after the
+//! harness has checked the fixed latency cycle by cycle.
+//!
 //! Beat file formats are described in [`beatfile`].
 
 pub mod beatfile;
@@ -13,6 +17,7 @@ mod bits_check;
 mod error;
 mod harness;
 mod lint;
+mod pwl;
 mod run;
 mod sim_build;
 mod tool;
@@ -20,6 +25,9 @@ mod tool;
 pub use error::{SimError, ToolError};
 pub use harness::{render_harness, BusWidths};
 pub use lint::{lint, LintReport};
+pub use pwl::{
+    build_pwl, exhaustive_stimulus, expected_indices, PwlOutcome, PwlPorts, PwlSimBuild, PwlStep,
+};
 pub use run::{RunOptions, SimOutcome};
-pub use sim_build::{build, cache_key, BuildOptions, SimBuild};
+pub use sim_build::{build, build_model, cache_key, BuildOptions, BuiltModel, SimBuild};
 pub use tool::{verilator_available, verilator_version};

@@ -67,6 +67,25 @@ pub struct SimBuild {
     pub verilator_version: String,
 }
 
+/// A cached Verilator binary for any harness: what [`build_model`] returns. [`SimBuild`] (the PE array) and
+/// [`PwlSimBuild`](crate::PwlSimBuild) (the PWL approximators) wrap it with their harness's knowledge.
+#[derive(Debug, Clone)]
+pub struct BuiltModel {
+    /// The cache entry directory (`cache_root/<key>`).
+    pub dir: PathBuf,
+    pub binary: PathBuf,
+    /// Verilator's full build output, RTL warnings included.
+    pub log: PathBuf,
+    /// The first line of each `%Warning` in the build log.
+    pub warnings: Vec<String>,
+    pub key: String,
+    pub cache_hit: bool,
+    /// Wall time of this call: the Verilator build, or only the lookup on a cache hit.
+    pub build_seconds: f64,
+    pub trace: bool,
+    pub verilator_version: String,
+}
+
 /// The Verilator arguments that shape the binary (paths excluded, so they can be hashed).
 ///
 /// `-fno-dfg`: Verilator 5.006's DFG optimizer miscompiles Yosys gate-level netlists of an accumulator array
@@ -138,27 +157,57 @@ pub fn build(
     cache_root: &Path,
     options: &BuildOptions,
 ) -> Result<SimBuild, SimError> {
+    let harness = render_harness(shape, options.trace)?;
+    let model = build_model(
+        sources,
+        &shape.array_module_name(),
+        &harness,
+        cache_root,
+        options,
+    )?;
+    Ok(SimBuild {
+        shape: *shape,
+        dir: model.dir,
+        binary: model.binary,
+        log: model.log,
+        warnings: model.warnings,
+        key: model.key,
+        cache_hit: model.cache_hit,
+        build_seconds: model.build_seconds,
+        trace: model.trace,
+        verilator_version: model.verilator_version,
+    })
+}
+
+/// Builds (or finds in the cache) `sources` with `top` as top module and the rendered C++ `harness` (which must
+/// include `V<top>.h`; `sta_bits.h` is staged next to it). The cache key covers the sources, the harness, the
+/// helper header, the Verilator version and the flags, so every harness shares one cache without collisions.
+pub fn build_model(
+    sources: &[PathBuf],
+    top: &str,
+    harness: &str,
+    cache_root: &Path,
+    options: &BuildOptions,
+) -> Result<BuiltModel, SimError> {
     let start = Instant::now();
     let tool = verilator_available()?;
     let version = verilator_version(&tool)?;
-    let harness = render_harness(shape, options.trace)?;
-    let flags = verilator_flags(&shape.array_module_name(), options);
-    let key = cache_key(&read_sources(sources)?, &harness, &version, &flags);
+    let flags = verilator_flags(top, options);
+    let key = cache_key(&read_sources(sources)?, harness, &version, &flags);
     let dest = cache_root.join(&key);
     let cache_hit = dest.join(BINARY).is_file();
     if !cache_hit {
         let job = BuildJob {
             tool: &tool,
             sources,
-            harness: &harness,
+            harness,
             flags: &flags,
             jobs: options.jobs,
         };
         job.run(cache_root, &key, &dest)?;
     }
     let log = dest.join(LOG);
-    Ok(SimBuild {
-        shape: *shape,
+    Ok(BuiltModel {
         binary: dest.join(BINARY),
         warnings: log_warnings(&log),
         log,
