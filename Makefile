@@ -1,7 +1,8 @@
 # sta: RTL generator for the STA N:M sparse transformer accelerator.
 #   make demo    install tools if missing, generate a 2:8 16x16 array, run a GEMM through it in Verilator, print the report
 #   make test    install tools if missing, run every test (golden model, RTL lint, Yosys checks, Verilator sweeps)
-#   make bench   benchmarks (generation time and size, simulation speed, utilisation); writes docs/benchmarks.json
+#   make bench   benchmarks: PE array (generation, simulation speed, utilisation -> docs/benchmarks.json),
+#                LUT search vs the GQA-LUT reference, LUT area (INT8 vs 32-bit units, Yosys)
 #   make lint    Rust formatting and clippy
 
 CARGO ?= cargo
@@ -24,8 +25,15 @@ demo: tools build
 test: tools
 	$(CARGO) test --release --workspace
 
+REFERENCE ?= ../shared/reference/gqa-lut
+
 bench: tools build
 	$(STA) bench --out docs/benchmarks.json
+	$(STA) lut compare --reference-dir $(REFERENCE)
+	mkdir -p $(OUT)/bench
+	$(STA) lut search --function gelu --entries 8 --out $(OUT)/bench/gelu8.json --force
+	$(STA) lut search --function exp --entries 8 --out $(OUT)/bench/exp8.json --force
+	$(CARGO) run --release -p sta-generators --example lut_area -- $(OUT)/bench/gelu8.json $(OUT)/bench/exp8.json
 
 lint:
 	$(CARGO) fmt --all -- --check
