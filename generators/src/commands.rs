@@ -15,6 +15,7 @@ use crate::gemm::{run_gemm, GemmArgs};
 use crate::lut::LutCommand;
 use crate::npy::read_i8_matrix;
 use crate::output::{check_overwrite, write_file_atomically};
+use crate::softmax::SoftmaxCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +51,9 @@ pub enum Command {
     /// GQA-LUT piecewise-linear approximators: search, import, compare, plot, generate RTL.
     #[command(subcommand)]
     Lut(LutCommand),
+    /// The softmax unit: generate its Verilog, run rows of scores through its simulation.
+    #[command(subcommand)]
+    Softmax(SoftmaxCommand),
     /// Write an INT8 weight matrix in the compressed N:M format and print its storage against dense INT8.
     Compress {
         #[arg(long)]
@@ -79,6 +83,7 @@ impl Cli {
             Command::Demo(args) => run_demo(&args),
             Command::Bench(args) => run_bench(&args),
             Command::Lut(command) => command.run(),
+            Command::Softmax(command) => command.run(),
             Command::Compress {
                 n,
                 m,

@@ -14,4 +14,5 @@ pub mod gemm;
 pub mod lut;
 pub mod npy;
 pub mod output;
+pub mod softmax;
 pub mod yosys;

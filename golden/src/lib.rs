@@ -12,6 +12,8 @@ pub mod nm;
 pub mod numerics;
 pub mod pe_array;
 pub mod pwl;
+pub mod softmax;
 
 pub use error::{FormatError, NmError, ParamError, PwlError, ShapeError, StreamError};
 pub use matrix::Matrix;
+pub use softmax::{SoftmaxError, SoftmaxNumerics, SoftmaxTrace};

@@ -6,8 +6,10 @@
 //!   (see `docs/architecture.md`, "rust-hdl traps").
 //! - [`emit`]: renders every module of a configuration, once per module type, with the standard header.
 //! - [`pwl_lut`]: the piecewise-linear LUT approximator (`templates/sta_pwl.v`), one module per approximator.
+//! - [`softmax`]: the softmax unit (`templates/sta_softmax.v`) around two PWL units.
 
 pub mod array_ctrl;
 pub mod emit;
 pub mod pwl_lut;
 pub mod rhdl_flatten;
+pub mod softmax;

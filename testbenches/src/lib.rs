@@ -9,6 +9,9 @@
 //! stimulus of input codes, idle and reset cycles and returns every output with the input it belongs to, after the
 //! harness has checked the fixed latency cycle by cycle.
 //!
+//! [`build_softmax`] does the same for the softmax unit (`sta_hdl::softmax`): [`SoftmaxSimBuild::run`] streams rows
+//! under random valid gaps and ready stalls and returns each row's outputs and timing.
+//!
 //! Beat file formats are described in [`beatfile`].
 
 pub mod beatfile;
@@ -20,6 +23,7 @@ mod lint;
 mod pwl;
 mod run;
 mod sim_build;
+mod softmax;
 mod tool;
 
 pub use error::{SimError, ToolError};
@@ -30,4 +34,5 @@ pub use pwl::{
 };
 pub use run::{RunOptions, SimOutcome};
 pub use sim_build::{build, build_model, cache_key, BuildOptions, BuiltModel, SimBuild};
+pub use softmax::{build_softmax, SoftmaxOutcome, SoftmaxRowOut, SoftmaxSimBuild, SoftmaxStalls};
 pub use tool::{verilator_available, verilator_version};

@@ -1,0 +1,159 @@
+//! `sta softmax generate --lanes P --max-len L --out DIR [--force]`: `DIR/rtl/<module>.v` for the top and both LUT
+//! units, `DIR/filelist.f` (leaves first) and `DIR/manifest.json`. The LUT tables come from the parameter files
+//! (defaults: `generators/data/softmax_exp8.json`, `softmax_reci8.json`).
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Serialize;
+use sta_golden::softmax::SoftmaxNumerics;
+use sta_hdl::emit::{GeneratedModule, GENERATOR};
+use sta_hdl::softmax::{emit_softmax, SoftmaxUnit};
+
+use crate::error::{Result, StaError};
+use crate::lut::rtl::{read_params, DirFiles};
+use crate::output::{check_overwrite, write_dir_atomically};
+
+/// The default EXP table (docs/softmax.md "Numerics").
+pub const DEFAULT_EXP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/softmax_exp8.json");
+/// The default 1/x table.
+pub const DEFAULT_RECI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/softmax_reci8.json");
+
+/// Parameters shared by `generate` and `run`.
+#[derive(Debug, Clone, Args)]
+pub struct SoftmaxArgs {
+    /// Lanes P: elements per cycle, 1..=64.
+    #[arg(long)]
+    pub lanes: usize,
+    /// Longest row L_MAX, 1..=65536 (the buffers hold about 4 rows of this length).
+    #[arg(long)]
+    pub max_len: usize,
+    /// Score fraction bits D_S (a score code s means s·2^-D_S), 0..=7.
+    #[arg(long, default_value_t = 4)]
+    pub input_frac_bits: u32,
+    /// EXP parameter file (default: generators/data/softmax_exp8.json).
+    #[arg(long, value_name = "P.json")]
+    pub exp_params: Option<PathBuf>,
+    /// 1/x parameter file (default: generators/data/softmax_reci8.json).
+    #[arg(long, value_name = "P.json")]
+    pub reci_params: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub unit: SoftmaxArgs,
+    /// Output directory (created; must not exist unless --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn table(path: &Option<PathBuf>, default: &str) -> Result<sta_golden::pwl::PwlTable> {
+    let path = path.clone().unwrap_or_else(|| PathBuf::from(default));
+    let params = read_params(&path)?;
+    params
+        .table()
+        .map_err(|e| StaError::Usage(format!("--params {}: {e}", path.display())))
+}
+
+impl SoftmaxArgs {
+    /// The golden numerics and the hardware unit, both validated; every problem is one line.
+    pub fn resolve(&self) -> Result<(SoftmaxNumerics, SoftmaxUnit)> {
+        let exp = table(&self.exp_params, DEFAULT_EXP)?;
+        let reci = table(&self.reci_params, DEFAULT_RECI)?;
+        let unit = SoftmaxUnit::new(self.lanes, self.max_len, self.input_frac_bits, &exp, &reci)
+            .map_err(|e| StaError::Usage(e.to_string()))?;
+        let numerics = SoftmaxNumerics::new(self.input_frac_bits, exp, reci)
+            .map_err(|e| StaError::Usage(e.to_string()))?;
+        Ok((numerics, unit))
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Manifest {
+    top: String,
+    generator: &'static str,
+    lanes: usize,
+    max_len: usize,
+    input_frac_bits: u32,
+    buffer_depth_words: usize,
+    score_ring_words: usize,
+    e_ring_words: usize,
+    buffer_bits: usize,
+    sum_bits: u32,
+    modules: Vec<String>,
+    files: Vec<String>,
+    content_hash: String,
+}
+
+/// The files of a generated unit, paths relative to the output directory, and its modules.
+pub fn softmax_files(unit: &SoftmaxUnit) -> Result<(Vec<GeneratedModule>, DirFiles)> {
+    let modules = emit_softmax(unit).map_err(|e| StaError::Tool(e.to_string()))?;
+    let rel: Vec<String> = modules
+        .iter()
+        .map(|m| format!("rtl/{}.v", m.name))
+        .collect();
+    let mut files: DirFiles = modules
+        .iter()
+        .zip(&rel)
+        .map(|(m, r)| (PathBuf::from(r), m.text.clone().into_bytes()))
+        .collect();
+    files.push((
+        PathBuf::from("filelist.f"),
+        rel.iter()
+            .map(|r| format!("{r}\n"))
+            .collect::<String>()
+            .into_bytes(),
+    ));
+    let manifest = Manifest {
+        top: unit.module_name(),
+        generator: GENERATOR,
+        lanes: unit.lanes,
+        max_len: unit.max_len,
+        input_frac_bits: unit.score_frac_bits,
+        buffer_depth_words: unit.depth(),
+        score_ring_words: unit.score_words(),
+        e_ring_words: unit.e_words(),
+        buffer_bits: unit.buffer_bits(),
+        sum_bits: unit.sum_bits(),
+        modules: modules.iter().map(|m| m.name.clone()).collect(),
+        files: rel,
+        content_hash: unit.content_hash(),
+    };
+    let mut json = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| StaError::Tool(format!("cannot serialise the manifest: {e}")))?;
+    json.push('\n');
+    files.push((PathBuf::from("manifest.json"), json.into_bytes()));
+    Ok((modules, files))
+}
+
+/// Writes the unit into the new directory `out`; returns the Verilog sources in dependency order.
+pub fn write_softmax(unit: &SoftmaxUnit, out: &Path, force: bool) -> Result<Vec<PathBuf>> {
+    let (modules, files) = softmax_files(unit)?;
+    write_dir_atomically(out, &files, force)?;
+    Ok(modules
+        .iter()
+        .map(|m| out.join("rtl").join(format!("{}.v", m.name)))
+        .collect())
+}
+
+/// `sta softmax generate`.
+pub fn run_generate(args: &GenerateArgs) -> Result<()> {
+    let (_, unit) = args.unit.resolve()?;
+    check_overwrite(&args.out, args.force)?;
+    let sources = write_softmax(&unit, &args.out, args.force)?;
+    println!(
+        "generated {} ({} modules, score ring {} x {} bits, e ring {} x {} bits) in {}",
+        unit.module_name(),
+        sources.len(),
+        unit.score_words(),
+        unit.lanes * 8,
+        unit.e_words(),
+        unit.lanes * unit.e_bits() as usize,
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,446 @@
+//! The scalable softmax unit (`hdl/templates/sta_softmax.v`, docs/softmax.md "Hardware"): P lanes, rows of
+//! 1…L_MAX INT8 scores, an EXP and a 1/x PWL unit ([`crate::pwl_lut`]) with the tables of the numeric contract.
+//!
+//! [`SoftmaxUnit::new`] validates the parameters and derives every width; [`emit_softmax`] renders the top module
+//! plus the two LUT modules (leaves first, the order of `filelist.f`).
+
+use askama::Template;
+use sha2::{Digest, Sha256};
+use sta_golden::pwl::PwlTable;
+
+use crate::emit::{GeneratedModule, GENERATOR};
+use crate::pwl_lut::{emit_pwl, PwlUnit, PWL_LATENCY};
+
+/// Lanes P accepted by the generator.
+pub const MAX_LANES: usize = 64;
+/// Longest row L_MAX accepted (the sum stays below 2^23 with 8-bit EXP outputs; memory is NB·L_MAX bytes).
+pub const MAX_ROW_LEN: usize = 65536;
+/// Extra e-ring words beyond 2·DEPTH: cover the beats B issues while a row's last beats go through EXP, the sum and
+/// the 1/x step (about 11 cycles) before C can start reading it.
+pub const E_RING_EXTRA: usize = 16;
+/// Score fraction bits accepted.
+pub const MAX_SCORE_FRAC_BITS: u32 = 15;
+/// Output FIFO entries.
+pub const OUT_FIFO: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SoftmaxRtlError {
+    #[error("lanes = {0} is outside 1..={MAX_LANES}")]
+    Lanes(usize),
+    #[error("max-len = {0} is outside 1..={MAX_ROW_LEN}")]
+    MaxLen(usize),
+    #[error("input-frac-bits = {0} is outside 0..={MAX_SCORE_FRAC_BITS}")]
+    ScoreFrac(u32),
+    #[error("EXP table: output_bits = {0} must be 2..=16")]
+    ExpOutput(u32),
+    #[error(
+        "1/x table: input_frac_bits = {0} must be at most 5 (f <= 2^(D_R+1) must fit an INT8 code)"
+    )]
+    ReciInput(u32),
+    #[error("1/x table: output_bits = {0} must be 2..=16")]
+    ReciOutput(u32),
+    #[error("{0}")]
+    Lut(#[from] crate::pwl_lut::PwlRtlError),
+    #[error("template rendering failed for {module}: {source}")]
+    Template {
+        module: String,
+        source: askama::Error,
+    },
+}
+
+/// A validated softmax configuration with its derived widths.
+#[derive(Debug, Clone)]
+pub struct SoftmaxUnit {
+    pub lanes: usize,
+    pub max_len: usize,
+    pub score_frac_bits: u32,
+    pub exp: PwlUnit,
+    pub reci: PwlUnit,
+}
+
+fn bits_for(v: u64) -> u32 {
+    (64 - v.leading_zeros()).max(1)
+}
+
+fn clog2(v: u64) -> u32 {
+    if v <= 1 {
+        0
+    } else {
+        64 - (v - 1).leading_zeros()
+    }
+}
+
+impl SoftmaxUnit {
+    pub fn new(
+        lanes: usize,
+        max_len: usize,
+        score_frac_bits: u32,
+        exp: &PwlTable,
+        reci: &PwlTable,
+    ) -> Result<Self, SoftmaxRtlError> {
+        if !(1..=MAX_LANES).contains(&lanes) {
+            return Err(SoftmaxRtlError::Lanes(lanes));
+        }
+        if !(1..=MAX_ROW_LEN).contains(&max_len) {
+            return Err(SoftmaxRtlError::MaxLen(max_len));
+        }
+        if score_frac_bits > MAX_SCORE_FRAC_BITS {
+            return Err(SoftmaxRtlError::ScoreFrac(score_frac_bits));
+        }
+        if !(2..=16).contains(&exp.format.output_bits) {
+            return Err(SoftmaxRtlError::ExpOutput(exp.format.output_bits));
+        }
+        if reci.format.input_frac_bits > 5 {
+            return Err(SoftmaxRtlError::ReciInput(reci.format.input_frac_bits));
+        }
+        if !(2..=16).contains(&reci.format.output_bits) {
+            return Err(SoftmaxRtlError::ReciOutput(reci.format.output_bits));
+        }
+        Ok(SoftmaxUnit {
+            lanes,
+            max_len,
+            score_frac_bits,
+            exp: PwlUnit::from_table("exp", exp)?,
+            reci: PwlUnit::from_table("reci", reci)?,
+        })
+    }
+
+    /// Words per row buffer, ⌈L_MAX / P⌉.
+    pub fn depth(&self) -> usize {
+        self.max_len.div_ceil(self.lanes)
+    }
+    /// e_j bits (unsigned).
+    pub fn e_bits(&self) -> u32 {
+        self.exp.format().output_bits - 1
+    }
+    /// Sum bits: holds DEPTH·P·(2^EW − 1), at least EW + 1.
+    pub fn sum_bits(&self) -> u32 {
+        let emax = (1u64 << self.e_bits()) - 1;
+        bits_for((self.depth() * self.lanes) as u64 * emax).max(self.e_bits() + 1)
+    }
+    /// `sta_softmax_p<P>_l<L_MAX>_s<D_S>`.
+    pub fn module_name(&self) -> String {
+        format!(
+            "sta_softmax_p{}_l{}_s{}",
+            self.lanes, self.max_len, self.score_frac_bits
+        )
+    }
+    /// Score ring words, 2·DEPTH.
+    pub fn score_words(&self) -> usize {
+        2 * self.depth()
+    }
+    /// e ring words, 2·DEPTH + [`E_RING_EXTRA`].
+    pub fn e_words(&self) -> usize {
+        2 * self.depth() + E_RING_EXTRA
+    }
+    /// Buffer memory in bits: score ring · P · 8 + e ring · P · EW.
+    pub fn buffer_bits(&self) -> usize {
+        self.lanes * (self.score_words() * 8 + self.e_words() * self.e_bits() as usize)
+    }
+    pub fn parameter_line(&self) -> String {
+        format!(
+            "lanes={} max_len={} score_frac_bits={} e_ring_extra={E_RING_EXTRA} exp={}:{} reci={}:{}",
+            self.lanes,
+            self.max_len,
+            self.score_frac_bits,
+            self.exp.module_name(),
+            self.exp.content_hash(),
+            self.reci.module_name(),
+            self.reci.content_hash()
+        )
+    }
+    pub fn content_hash(&self) -> String {
+        let digest = Sha256::digest(self.parameter_line().as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sta_softmax.v", escape = "none")]
+struct SoftmaxTemplate<'a> {
+    header: &'a str,
+    name: &'a str,
+    lanes: usize,
+    max_len: usize,
+    score_frac_bits: u32,
+    depth: usize,
+    addr_bits: u32,
+    beat_count_bits: u32,
+    score_words: usize,
+    score_addr_bits: u32,
+    score_count_bits: u32,
+    e_words: usize,
+    e_extra: usize,
+    e_addr_bits: u32,
+    e_count_bits: u32,
+    depth_c: String,
+    ms_last: String,
+    ms_c: String,
+    me_last: String,
+    me_c: String,
+    e_bits: u32,
+    exp_out_bits: u32,
+    sum_bits: u32,
+    lead_bits: u32,
+    reci_in_frac: u32,
+    f_bits: u32,
+    reci_out_bits: u32,
+    r_bits: u32,
+    out_t0: u32,
+    out_k0: u32,
+    prod_bits: u32,
+    yshift_bits: u32,
+    c_bits: u32,
+    c_min: String,
+    y_max: String,
+    c_expr: String,
+    f_to_byte: String,
+    t_expr: String,
+    u_expr: String,
+    exp_module: String,
+    reci_module: String,
+}
+
+fn header(unit: &SoftmaxUnit, name: &str) -> String {
+    let rule = "// ".to_string() + &"-".repeat(110);
+    format!(
+        "{rule}\n\
+         // {name}: generated by {GENERATOR}, the STA RTL generator. Do not edit; regenerate instead.\n\
+         // Softmax unit, config {hash}: lanes={p} max_len={l} score_frac_bits={ds} depth={depth}\n\
+         //   exp={exp} (table {eh}) reci={reci} (table {rh})\n\
+         // Regenerate: sta softmax generate --lanes {p} --max-len {l} --input-frac-bits {ds} --out DIR \
+         (plus --exp-params/--reci-params for tables other than the defaults)\n\
+         {rule}",
+        hash = unit.content_hash(),
+        p = unit.lanes,
+        l = unit.max_len,
+        ds = unit.score_frac_bits,
+        depth = unit.depth(),
+        exp = unit.exp.module_name(),
+        eh = unit.exp.content_hash(),
+        reci = unit.reci.module_name(),
+        rh = unit.reci.content_hash(),
+    )
+}
+
+fn zext(signal: &str, from: u32, to: u32) -> String {
+    if from == to {
+        signal.to_string()
+    } else {
+        format!("{{ {{{}{{1'b0}}}}, {signal}}}", to - from)
+    }
+}
+
+/// Renders the top module only.
+fn emit_top(unit: &SoftmaxUnit) -> Result<GeneratedModule, SoftmaxRtlError> {
+    let name = unit.module_name();
+    let header = header(unit, &name);
+    let depth = unit.depth();
+    let addr_bits = clog2(depth as u64).max(1);
+    let acw = bits_for(depth as u64);
+    let (ms, me) = (unit.score_words(), unit.e_words());
+    let (saw, scw) = (clog2(ms as u64).max(1), bits_for(ms as u64));
+    let (eaw, ecw) = (clog2(me as u64).max(1), bits_for(me as u64));
+    let ew = unit.e_bits();
+    let sw = unit.sum_bits();
+    let lw = bits_for(u64::from(sw - 1));
+    let d_r = unit.reci.format().input_frac_bits;
+    let fw = d_r + 2;
+    let owr = unit.reci.format().output_bits;
+    let rw = owr - 1;
+    let d_or = unit.reci.format().output_frac_bits;
+    let k0 = 8u32.saturating_sub(d_or);
+    let t0 = d_or.saturating_sub(8);
+    let raw_pw = ew + rw + k0;
+    let pw = raw_pw.max(8);
+    let ysw = bits_for(u64::from(sw - 1 + t0)).max(lw);
+    let s = i64::from(unit.score_frac_bits) - i64::from(unit.exp.format().input_frac_bits);
+    let (c_bits, c_expr) = if s > 0 {
+        let cw = (s as u32).max(9) + 1;
+        let half = 1i64 << (s - 1);
+        (
+            cw,
+            format!(
+                "    wire signed [CSW-1:0] d_wide = {{ {{{}{{d[8]}}}}, d}};\n    \
+                 wire signed [CSW-1:0] c_round = (d_wide + {cw}'sd{half}) >>> {s};",
+                cw - 9
+            ),
+        )
+    } else if s == 0 {
+        (9, "    wire signed [CSW-1:0] c_round = d;".to_string())
+    } else {
+        let k = (-s) as u32;
+        (
+            9 + k,
+            format!("    wire signed [CSW-1:0] c_round = {{d, {{{k}{{1'b0}}}}}};"),
+        )
+    };
+    let prod_shifted = if k0 > 0 {
+        format!("{{prod, {{{k0}{{1'b0}}}}}}")
+    } else {
+        "prod".to_string()
+    };
+    let u_expr = if pw > raw_pw {
+        format!("{{ {{{}{{1'b0}}}}, {prod_shifted}}}", pw - raw_pw)
+    } else {
+        prod_shifted
+    };
+    let t_expr = if t0 > 0 {
+        format!("{} + {ysw}'d{t0}", zext("c1_e", lw, ysw))
+    } else {
+        zext("c1_e", lw, ysw)
+    };
+    let template = SoftmaxTemplate {
+        header: &header,
+        name: &name,
+        lanes: unit.lanes,
+        max_len: unit.max_len,
+        score_frac_bits: unit.score_frac_bits,
+        depth,
+        addr_bits,
+        beat_count_bits: acw,
+        score_words: ms,
+        score_addr_bits: saw,
+        score_count_bits: scw,
+        e_words: me,
+        e_extra: E_RING_EXTRA,
+        e_addr_bits: eaw,
+        e_count_bits: ecw,
+        depth_c: format!("{acw}'d{depth}"),
+        ms_last: format!("{saw}'d{}", ms - 1),
+        ms_c: format!("{scw}'d{ms}"),
+        me_last: format!("{eaw}'d{}", me - 1),
+        me_c: format!("{ecw}'d{me}"),
+        e_bits: ew,
+        exp_out_bits: ew + 1,
+        sum_bits: sw,
+        lead_bits: lw,
+        reci_in_frac: d_r,
+        f_bits: fw,
+        reci_out_bits: owr,
+        r_bits: rw,
+        out_t0: t0,
+        out_k0: k0,
+        prod_bits: pw,
+        yshift_bits: ysw,
+        c_bits,
+        c_min: format!("-{c_bits}'sd128"),
+        y_max: format!("{}'d255", pw + 1),
+        c_expr,
+        f_to_byte: zext("n1_f", fw, 8),
+        t_expr,
+        u_expr,
+        exp_module: unit.exp.module_name(),
+        reci_module: unit.reci.module_name(),
+    };
+    let mut text = template
+        .render()
+        .map_err(|source| SoftmaxRtlError::Template {
+            module: name.clone(),
+            source,
+        })?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(GeneratedModule { name, text })
+}
+
+/// Every module of the unit, leaves first: the EXP unit, the 1/x unit, the top.
+pub fn emit_softmax(unit: &SoftmaxUnit) -> Result<Vec<GeneratedModule>, SoftmaxRtlError> {
+    Ok(vec![
+        emit_pwl(&unit.exp)?,
+        emit_pwl(&unit.reci)?,
+        emit_top(unit)?,
+    ])
+}
+
+/// The LUT latency the template's pipelines assume.
+pub const LUT_LATENCY: u32 = PWL_LATENCY;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sta_golden::pwl::PwlFormat;
+
+    fn table(d_in: u32, ow: u32, d_out: u32) -> PwlTable {
+        PwlTable {
+            format: PwlFormat {
+                input_frac_bits: d_in,
+                coeff_bits: 8,
+                coeff_frac_bits: 6,
+                output_bits: ow,
+                output_frac_bits: d_out,
+            },
+            breakpoints: vec![-64],
+            slopes: vec![0, 16],
+            intercepts: vec![1, 64],
+        }
+    }
+
+    #[test]
+    fn widths_follow_the_parameters() {
+        let u = SoftmaxUnit::new(4, 64, 4, &table(4, 8, 7), &table(5, 10, 8))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(u.depth(), 16);
+        assert_eq!(u.e_bits(), 7);
+        // 64 elements of at most 127: 8128 < 2^13
+        assert_eq!(u.sum_bits(), 13);
+        assert_eq!((u.score_words(), u.e_words()), (32, 48));
+        assert_eq!(u.buffer_bits(), 4 * (32 * 8 + 48 * 7));
+        assert_eq!(u.module_name(), "sta_softmax_p4_l64_s4");
+        let odd = SoftmaxUnit::new(3, 10, 4, &table(4, 8, 7), &table(5, 10, 8))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(odd.depth(), 4);
+        assert_eq!(odd.sum_bits(), 11, "12 lanes x 127 = 1524");
+    }
+
+    #[test]
+    fn out_of_range_parameters_are_refused() {
+        let (e, r) = (table(4, 8, 7), table(5, 10, 8));
+        assert!(matches!(
+            SoftmaxUnit::new(0, 8, 4, &e, &r),
+            Err(SoftmaxRtlError::Lanes(0))
+        ));
+        assert!(matches!(
+            SoftmaxUnit::new(65, 8, 4, &e, &r),
+            Err(SoftmaxRtlError::Lanes(65))
+        ));
+        assert!(matches!(
+            SoftmaxUnit::new(4, 0, 4, &e, &r),
+            Err(SoftmaxRtlError::MaxLen(0))
+        ));
+        assert!(matches!(
+            SoftmaxUnit::new(4, MAX_ROW_LEN + 1, 4, &e, &r),
+            Err(SoftmaxRtlError::MaxLen(_))
+        ));
+        assert!(matches!(
+            SoftmaxUnit::new(4, 8, 4, &e, &table(6, 10, 8)),
+            Err(SoftmaxRtlError::ReciInput(6))
+        ));
+        assert!(matches!(
+            SoftmaxUnit::new(4, 8, 4, &table(4, 17, 7), &r),
+            Err(SoftmaxRtlError::ExpOutput(17))
+        ));
+    }
+
+    #[test]
+    fn rendered_modules_are_complete() {
+        let u = SoftmaxUnit::new(3, 10, 2, &table(4, 8, 7), &table(5, 10, 8))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let modules = emit_softmax(&u).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(modules.len(), 3);
+        let top = &modules[2];
+        assert_eq!(top.name, "sta_softmax_p3_l10_s2");
+        assert_eq!(top.text.matches("\nmodule ").count(), 1);
+        assert!(top.text.contains("`default_nettype none"));
+        assert!(!top.text.contains("{{ ") && !top.text.contains("{%"));
+        // D_S = 2 < D_E = 4: the EXP input is a left shift by 2
+        assert!(
+            top.text.contains("c_round = {d, {2{1'b0}}};"),
+            "{}",
+            top.text
+        );
+        assert!(top.text.contains(&format!("{} u_exp", modules[0].name)));
+        assert!(top.text.contains(&format!("{} u_reci", modules[1].name)));
+    }
+}
