@@ -1,6 +1,7 @@
 # sta: RTL generator for the STA N:M sparse transformer accelerator.
 #   make demo    install tools if missing, generate a 2:8 16x16 array, run a GEMM through it in Verilator, print the report
-#   make test    install tools if missing, run every test (golden model, RTL lint, Yosys checks, Verilator sweeps)
+#   make test    install tools (and the MiniLM test model) if missing, run every test: golden models, RTL lint,
+#                Yosys checks, Verilator sweeps of the PE array, LUT units and softmax unit
 #   make bench   benchmarks: PE array (generation, simulation speed, utilisation -> docs/benchmarks.json),
 #                LUT search vs the GQA-LUT reference, LUT area (INT8 vs 32-bit units, Yosys)
 #   make lint    Rust formatting and clippy
@@ -15,6 +16,7 @@ all: build
 
 tools:
 	./scripts/install-tools.sh
+	./scripts/install-minilm.sh
 
 build:
 	$(CARGO) build --release --bin sta
@@ -34,6 +36,7 @@ bench: tools build
 	$(STA) lut search --function gelu --entries 8 --out $(OUT)/bench/gelu8.json --force
 	$(STA) lut search --function exp --entries 8 --out $(OUT)/bench/exp8.json --force
 	$(CARGO) run --release -p sta-generators --example lut_area -- $(OUT)/bench/gelu8.json $(OUT)/bench/exp8.json
+	$(STA) softmax accuracy
 
 lint:
 	$(CARGO) fmt --all -- --check
