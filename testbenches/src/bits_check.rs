@@ -1,13 +1,15 @@
 //! Checks `templates/sta_bits.h` against real Verilated ports: a tiny module with ports 1, 8, 33, 64, 65 and 1024
 //! bits wide (CData, CData, QData, QData, VlWide<3>, VlWide<32>) computes `o = i + 1`, so a word-order or masking
 //! mistake in either `set_bits` or `get_bits` shows up as a wrong sum (an echo would hide symmetric mistakes).
+//! The same harness also exercises `templates/sta_tb.h` (hex text, the splitmix64 stream, number parsing, JSON
+//! escaping), the helpers every harness shares.
 //! Needs Verilator; set `STA_SKIP_VERILATOR_TESTS=1` to skip on machines without it.
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::BITS_HEADER;
+use crate::harness::{BITS_HEADER, TB_HEADER};
 use crate::tool::verilator_available;
 
 const WIDTHS: [u32; 6] = [1, 8, 33, 64, 65, 1024];
@@ -37,6 +39,7 @@ const MAIN: &str = r#"
 #include "Vbits_echo.h"
 #include "verilated.h"
 #include "sta_bits.h"
+#include "sta_tb.h"
 #include <cstdio>
 #include <vector>
 
@@ -74,6 +77,28 @@ static int check(Vbits_echo* top, In& in, Out& out, int bits, int pattern) {
     return 1;
 }
 
+/// sta_tb.h: hex text round trips, width checks, the splitmix64 reference stream and JSON escaping.
+static int check_tb_helpers() {
+    int bad = 0;
+    sta::Words w;
+    const bool hex_ok = sta::parse_hex("1f", 5, w) && w == sta::Words{0x1fu} && !sta::parse_hex("3f", 5, w) &&
+                        !sta::parse_hex("01f", 5, w) && sta::parse_hex("0", 0, w) &&
+                        sta::parse_hex("1aBcdef012", 33 + 4, w) && sta::to_hex(w, 37) == "1abcdef012" &&
+                        sta::to_hex(sta::Words{0x1u}, 1) == "1" && sta::hex_digits(0) == 1;
+    if (!hex_ok) { std::printf("hex helpers wrong\n"); ++bad; }
+    sta::Rng rng(0);
+    sta::Words two(2);
+    rng.fill(two);
+    const bool rng_ok = two == sta::Words{0x7b1dcdafu, 0xa1b965f4u} && rng.next() == 0x06c45d188009454fULL &&
+                        !rng.percent(0) && !rng.chance(0.0);
+    if (!rng_ok) { std::printf("splitmix64 stream wrong\n"); ++bad; }
+    uint64_t n = 0;
+    const bool num_ok = sta::parse_u64("0x10", n) && n == 16 && !sta::parse_u64("12x", n) && !sta::parse_u64("", n);
+    if (!num_ok) { std::printf("parse_u64 wrong\n"); ++bad; }
+    if (sta::json_escape("a\"b\\c\n") != "a\\\"b\\\\c") { std::printf("json_escape wrong\n"); ++bad; }
+    return bad;
+}
+
 int main(int argc, char** argv) {
     VerilatedContext ctx;
     ctx.commandArgs(argc, argv);
@@ -92,6 +117,7 @@ int main(int argc, char** argv) {
     bool k_ok = k[0] == 0x3a5u && k[31] == 0x80000000u;
     for (int i = 1; i < 31; ++i) k_ok = k_ok && k[i] == 0;
     if (!k_ok) { std::printf("k1024 word order wrong\n"); ++bad; }
+    bad += check_tb_helpers();
     std::printf(bad == 0 ? "bits ok\n" : "bits FAILED\n");
     top.final();
     return bad == 0 ? 0 : 1;
@@ -102,7 +128,8 @@ fn build_and_run(dir: &Path) -> (bool, String) {
     let write = |name: &str, text: &str| fs::write(dir.join(name), text).map(|_| ());
     let staged = write("bits_echo.v", &echo_module())
         .and(write("main.cpp", MAIN))
-        .and(write("sta_bits.h", BITS_HEADER));
+        .and(write("sta_bits.h", BITS_HEADER))
+        .and(write("sta_tb.h", TB_HEADER));
     let Ok(tool) = verilator_available() else {
         return (false, "verilator missing".into());
     };

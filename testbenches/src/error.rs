@@ -2,6 +2,7 @@
 //! harness stderr, the full lint report) lives in fields for callers that want to show more.
 
 use std::path::PathBuf;
+use std::process::Output;
 
 use crate::lint::LintReport;
 
@@ -108,6 +109,27 @@ impl SimError {
             action,
             path,
             source,
+        }
+    }
+
+    /// [`SimError::HarnessFailed`] for a harness run that left no summary: its stdout + stderr and their last
+    /// non-empty line.
+    pub(crate) fn harness_failed(output: &Output) -> SimError {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let last = all
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("no output")
+            .to_string();
+        SimError::HarnessFailed {
+            status: output.status.to_string(),
+            last_line: last,
+            output: all,
         }
     }
 }

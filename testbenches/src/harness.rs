@@ -9,6 +9,9 @@ use crate::error::SimError;
 /// The bit-moving helpers the harness includes; shipped next to it in every build directory.
 pub(crate) const BITS_HEADER: &str = include_str!("../templates/sta_bits.h");
 
+/// The helpers every harness shares (hex text, the splitmix64 stream, ...); staged next to `sta_bits.h`.
+pub(crate) const TB_HEADER: &str = include_str!("../templates/sta_tb.h");
+
 /// Cycles `rst` is held high before the first beat; several, so multi-stage resets settle.
 const RESET_CYCLES: u32 = 5;
 

@@ -222,22 +222,7 @@ impl PwlSimBuild {
         let wall_seconds = start.elapsed().as_secs_f64();
         let summary_path = dir.join(SUMMARY_FILE);
         let Ok(text) = fs::read_to_string(&summary_path) else {
-            let all = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let last = all
-                .lines()
-                .map(str::trim)
-                .rfind(|l| !l.is_empty())
-                .unwrap_or("no output")
-                .to_string();
-            return Err(SimError::HarnessFailed {
-                status: output.status.to_string(),
-                last_line: last,
-                output: all,
-            });
+            return Err(SimError::harness_failed(&output));
         };
         let summary: Summary = serde_json::from_str(&text).map_err(|e| SimError::Summary {
             path: summary_path.clone(),

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use sta_golden::pe_array::ArrayShape;
 
 use crate::error::SimError;
-use crate::harness::{render_harness, BITS_HEADER};
+use crate::harness::{render_harness, BITS_HEADER, TB_HEADER};
 use crate::tool::{verilator_available, verilator_version};
 
 /// File names inside a cache entry.
@@ -22,6 +22,7 @@ const BINARY: &str = "sim";
 const LOG: &str = "build.log";
 const HARNESS: &str = "harness.cpp";
 const BITS: &str = "sta_bits.h";
+const TB: &str = "sta_tb.h";
 const SOURCES: &str = "sources.txt";
 
 /// Lines of the build log shown in a build failure.
@@ -133,6 +134,7 @@ pub fn cache_key(sources: &[Vec<u8>], harness: &str, version: &str, flags: &[Str
     sources.iter().for_each(|s| field(s));
     field(harness.as_bytes());
     field(BITS_HEADER.as_bytes());
+    field(TB_HEADER.as_bytes());
     field(version.as_bytes());
     field(flags.join("\0").as_bytes());
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -180,8 +182,9 @@ pub fn build(
 }
 
 /// Builds (or finds in the cache) `sources` with `top` as top module and the rendered C++ `harness` (which must
-/// include `V<top>.h`; `sta_bits.h` is staged next to it). The cache key covers the sources, the harness, the
-/// helper header, the Verilator version and the flags, so every harness shares one cache without collisions.
+/// include `V<top>.h`; `sta_bits.h` and `sta_tb.h` are staged next to it). The cache key covers the sources, the
+/// harness, the helper headers, the Verilator version and the flags, so every harness shares one cache without
+/// collisions.
 pub fn build_model(
     sources: &[PathBuf],
     top: &str,
@@ -249,6 +252,7 @@ impl BuildJob<'_> {
         };
         write(HARNESS, self.harness)?;
         write(BITS, BITS_HEADER)?;
+        write(TB, TB_HEADER)?;
         let list: String = self
             .sources
             .iter()

@@ -11,7 +11,7 @@
 #include "verilated.h"
 {% if trace %}#include "verilated_vcd_c.h"
 {% endif %}
-#include "sta_bits.h"
+#include "sta_tb.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -32,7 +32,13 @@ constexpr int RESET_CYCLES = {{ reset_cycles }};
 constexpr uint64_t DRAIN_CYCLES = {{ drain_cycles }};
 constexpr bool HAS_TRACE = {{ trace }};
 
-using Words = std::vector<uint32_t>;
+using sta::fatal;
+using sta::json_escape;
+using sta::parse_hex;
+using sta::parse_u64;
+using sta::Rng;
+using sta::to_hex;
+using sta::Words;
 
 /// One input beat as read from a beat file; `idx` and `user` are only used on the weight stream.
 struct InBeat {
@@ -55,60 +61,6 @@ struct Status {
     std::string message;
     uint64_t cycle = 0;
 };
-
-/// splitmix64: tiny, seedable, identical on every platform, so a seed reproduces a run exactly.
-class Rng {
-  public:
-    explicit Rng(uint64_t seed) : s_(seed) {}
-    uint64_t next() {
-        uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-    double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
-    bool chance(double p) { return p > 0.0 && uniform() < p; }
-    void fill(Words& w) {
-        for (auto& x : w) x = static_cast<uint32_t>(next());
-    }
-
-  private:
-    uint64_t s_;
-};
-
-int hex_digits(int bits) { return bits <= 4 ? 1 : (bits + 3) / 4; }
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/// MSB-first hex of exactly hex_digits(bits) digits into little-endian words; rejects bits above the width.
-bool parse_hex(const std::string& s, int bits, Words& out) {
-    if (bits <= 0) return out.assign(1, 0u), s == "0";
-    if (static_cast<int>(s.size()) != hex_digits(bits)) return false;
-    out.assign(static_cast<std::size_t>(sta::words_for(bits)), 0u);
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const int v = hex_value(s[s.size() - 1 - i]);
-        if (v < 0) return false;
-        out[i / 8] |= static_cast<uint32_t>(v) << (4 * (i % 8));
-    }
-    return (out.back() & ~sta::top_mask(bits)) == 0;
-}
-
-std::string to_hex(const Words& w, int bits) {
-    static const char* digits = "0123456789abcdef";
-    const int n = hex_digits(bits);
-    std::string s(static_cast<std::size_t>(n), '0');
-    for (int i = 0; i < n; ++i) {
-        const int bit = i * 4;
-        const uint32_t v = (w[static_cast<std::size_t>(bit / 32)] >> (bit % 32)) & 0xfu;
-        s[static_cast<std::size_t>(n - 1 - i)] = digits[v];
-    }
-    return s;
-}
 
 uint64_t to_u64(const Words& w) {
     return static_cast<uint64_t>(w[0]) | (w.size() > 1 ? static_cast<uint64_t>(w[1]) << 32 : 0);
@@ -156,16 +108,6 @@ bool read_beats(const std::string& path, bool weights, std::vector<InBeat>& out,
     return true;
 }
 
-bool parse_u64(const std::string& s, uint64_t& out) {
-    try {
-        std::size_t used = 0;
-        out = std::stoull(s, &used, 0);
-        return used == s.size();
-    } catch (...) {
-        return false;
-    }
-}
-
 bool parse_prob(const std::string& s, double& out) {
     try {
         std::size_t used = 0;
@@ -209,15 +151,6 @@ bool parse_args(int argc, char** argv, Args& a, std::string& err) {
         return false;
     }
     return true;
-}
-
-std::string json_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '"' || c == '\\') o += '\\';
-        if (static_cast<unsigned char>(c) >= 0x20) o += c;
-    }
-    return o;
 }
 
 /// One input stream: its beats, the next one to send, and whether it is currently offered (valid high).
@@ -444,11 +377,6 @@ bool write_summary(const Args& args, const Bench& b, const Status& st) {
       << ",\"results\":" << b.received() << ",\"weights_sent\":" << b.sent_w() << ",\"weights_total\":" << b.total_w()
       << ",\"acts_sent\":" << b.sent_a() << ",\"acts_total\":" << b.total_a() << "}\n";
     return static_cast<bool>(f);
-}
-
-int fatal(const std::string& msg) {
-    std::fprintf(stderr, "harness: %s\n", msg.c_str());
-    return 1;
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 // Plusargs: +stim=F +results=F +summary=F [+seed=S]
 #include "V{{ top }}.h"
 #include "verilated.h"
-#include "sta_bits.h"
+#include "sta_tb.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -31,7 +31,13 @@ constexpr uint64_t LATENCY = {{ latency }};
 constexpr int RESET_CYCLES = {{ reset_cycles }};
 constexpr uint64_t DRAIN_CYCLES = {{ drain_cycles }};
 
-using Words = std::vector<uint32_t>;
+using sta::fatal;
+using sta::json_escape;
+using sta::parse_hex;
+using sta::parse_u64;
+using sta::Rng;
+using sta::to_hex;
+using sta::Words;
 
 enum class Kind { Input, Idle, Reset };
 
@@ -50,56 +56,6 @@ struct Status {
     std::string message;
     uint64_t cycle = 0;
 };
-
-/// splitmix64, as in the PE-array harness: a seed reproduces a run exactly.
-class Rng {
-  public:
-    explicit Rng(uint64_t seed) : s_(seed) {}
-    uint64_t next() {
-        uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-    void fill(Words& w) {
-        for (auto& x : w) x = static_cast<uint32_t>(next());
-    }
-
-  private:
-    uint64_t s_;
-};
-
-int hex_digits(int bits) { return (bits + 3) / 4; }
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-bool parse_hex(const std::string& s, int bits, Words& out) {
-    if (static_cast<int>(s.size()) != hex_digits(bits)) return false;
-    out.assign(static_cast<std::size_t>(sta::words_for(bits)), 0u);
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const int v = hex_value(s[s.size() - 1 - i]);
-        if (v < 0) return false;
-        out[i / 8] |= static_cast<uint32_t>(v) << (4 * (i % 8));
-    }
-    return (out.back() & ~sta::top_mask(bits)) == 0;
-}
-
-std::string to_hex(const Words& w, int bits) {
-    static const char* digits = "0123456789abcdef";
-    const int n = hex_digits(bits);
-    std::string s(static_cast<std::size_t>(n), '0');
-    for (int i = 0; i < n; ++i) {
-        const int bit = i * 4;
-        const uint32_t v = (w[static_cast<std::size_t>(bit / 32)] >> (bit % 32)) & 0xfu;
-        s[static_cast<std::size_t>(n - 1 - i)] = digits[v];
-    }
-    return s;
-}
 
 bool parse_step(const std::string& line, Step& st) {
     std::istringstream ss(line);
@@ -142,15 +98,9 @@ bool parse_args(int argc, char** argv, Args& a, std::string& err) {
         if (key == "stim") a.stim = val;
         if (key == "results") a.results = val;
         if (key == "summary") a.summary = val;
-        if (key == "seed") {
-            try {
-                std::size_t used = 0;
-                a.seed = std::stoull(val, &used, 0);
-                if (used != val.size()) throw 0;
-            } catch (...) {
-                err = "bad plusarg " + arg;
-                return false;
-            }
+        if (key == "seed" && !parse_u64(val, a.seed)) {
+            err = "bad plusarg " + arg;
+            return false;
         }
     }
     if (a.stim.empty() || a.results.empty() || a.summary.empty()) {
@@ -158,15 +108,6 @@ bool parse_args(int argc, char** argv, Args& a, std::string& err) {
         return false;
     }
     return true;
-}
-
-std::string json_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '"' || c == '\\') o += '\\';
-        if (static_cast<unsigned char>(c) >= 0x20) o += c;
-    }
-    return o;
 }
 
 struct Pending {
@@ -301,11 +242,6 @@ bool write_summary(const Args& args, const Bench& b, const Status& st) {
       << ",\"cycles\":" << b.cycles() << ",\"accepted\":" << b.accepted() << ",\"results\":" << b.received()
       << "}\n";
     return static_cast<bool>(f);
-}
-
-int fatal(const std::string& msg) {
-    std::fprintf(stderr, "harness: %s\n", msg.c_str());
-    return 1;
 }
 
 }  // namespace

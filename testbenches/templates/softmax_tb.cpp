@@ -12,7 +12,7 @@
 // Plusargs: +stim=F +results=F +summary=F [+seed=S] [+in_gap=PCT] [+out_stall=PCT] [+max_cycles=N]
 #include "V{{ top }}.h"
 #include "verilated.h"
-#include "sta_bits.h"
+#include "sta_tb.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -28,22 +28,11 @@ constexpr int P = {{ lanes }};
 constexpr int RESET_CYCLES = 4;
 constexpr uint64_t DRAIN_CYCLES = 64;
 
-using Words = std::vector<uint32_t>;
-
-class Rng {
-  public:
-    explicit Rng(uint64_t seed) : s_(seed) {}
-    uint64_t next() {
-        uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-    bool percent(uint64_t pct) { return pct > 0 && next() % 100 < pct; }
-
-  private:
-    uint64_t s_;
-};
+using sta::fatal;
+using sta::json_escape;
+using sta::parse_u64;
+using sta::Rng;
+using sta::Words;
 
 struct Beat {
     Words data, keep;
@@ -120,15 +109,9 @@ bool parse_args(int argc, char** argv, Args& a, std::string& err) {
         if (key == "summary") a.summary = val;
         uint64_t* num = key == "seed" ? &a.seed : key == "in_gap" ? &a.in_gap : key == "out_stall" ? &a.out_stall
                       : key == "max_cycles" ? &a.max_cycles : nullptr;
-        if (num) {
-            try {
-                std::size_t used = 0;
-                *num = std::stoull(val, &used, 0);
-                if (used != val.size()) throw 0;
-            } catch (...) {
-                err = "bad plusarg " + arg;
-                return false;
-            }
+        if (num && !parse_u64(val, *num)) {
+            err = "bad plusarg " + arg;
+            return false;
         }
     }
     if (a.stim.empty() || a.results.empty() || a.summary.empty()) {
@@ -198,8 +181,8 @@ class Bench {
             top_->s_tlast = b.last;
         } else {
             Words junk(od_.size()), jk(ok_.size());
-            for (auto& x : junk) x = static_cast<uint32_t>(rng_.next());
-            for (auto& x : jk) x = static_cast<uint32_t>(rng_.next());
+            rng_.fill(junk);
+            rng_.fill(jk);
             sta::set_bits(top_->s_tdata, junk.data(), P * 8);
             sta::set_bits(top_->s_tkeep, jk.data(), P);
             top_->s_tlast = rng_.next() & 1;
@@ -284,20 +267,6 @@ class Bench {
     uint64_t cycle_ = 0, limit_ = 0, end_cycle_ = 0;
     std::string err_;
 };
-
-std::string json_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '"' || c == '\\') o += '\\';
-        if (static_cast<unsigned char>(c) >= 0x20) o += c;
-    }
-    return o;
-}
-
-int fatal(const std::string& msg) {
-    std::fprintf(stderr, "harness: %s\n", msg.c_str());
-    return 1;
-}
 
 }  // namespace
 
