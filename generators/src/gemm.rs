@@ -310,7 +310,7 @@ pub fn simulate_sources(
     }
     Ok(Simulated {
         outcome,
-        cached: build.cache_hit,
+        cached: build.model.cache_hit,
     })
 }
 

@@ -141,7 +141,7 @@ impl SimBuild {
         };
         prob("in_gap", opts.in_gap)?;
         prob("out_stall", opts.out_stall)?;
-        if opts.vcd.is_some() && !self.trace {
+        if opts.vcd.is_some() && !self.model.trace {
             return Err(SimError::TraceNotBuilt);
         }
         Ok(())
@@ -149,7 +149,7 @@ impl SimBuild {
 
     fn spawn(&self, dir: &Path, expected: usize, opts: &RunOptions) -> Result<Output, SimError> {
         let file = |name: &str| dir.join(name).display().to_string();
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = Command::new(&self.model.binary);
         cmd.arg(format!("+weights={}", file(WEIGHTS_FILE)))
             .arg(format!("+acts={}", file(ACTS_FILE)))
             .arg(format!("+results={}", file(RESULTS_FILE)))
@@ -165,7 +165,7 @@ impl SimBuild {
         cmd.current_dir(dir)
             .stdin(Stdio::null())
             .output()
-            .map_err(SimError::io("run", &self.binary))
+            .map_err(SimError::io("run", &self.model.binary))
     }
 }
 

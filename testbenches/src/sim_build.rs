@@ -49,27 +49,16 @@ impl Default for BuildOptions {
     }
 }
 
-/// A built simulation, ready to [`run`](SimBuild::run).
+/// A built simulation of the PE array, ready to [`run`](SimBuild::run): the cached model plus the shape its harness
+/// was rendered for.
 #[derive(Debug, Clone)]
 pub struct SimBuild {
     pub shape: ArrayShape,
-    /// The cache entry directory (`cache_root/<key>`).
-    pub dir: PathBuf,
-    pub binary: PathBuf,
-    /// Verilator's full build output, RTL warnings included.
-    pub log: PathBuf,
-    /// The first line of each `%Warning` in the build log (the RTL is linted separately and more strictly).
-    pub warnings: Vec<String>,
-    pub key: String,
-    pub cache_hit: bool,
-    /// Wall time of this call: the Verilator build, or only the lookup on a cache hit.
-    pub build_seconds: f64,
-    pub trace: bool,
-    pub verilator_version: String,
+    pub model: BuiltModel,
 }
 
-/// A cached Verilator binary for any harness: what [`build_model`] returns. [`SimBuild`] (the PE array) and
-/// [`PwlSimBuild`](crate::PwlSimBuild) (the PWL approximators) wrap it with their harness's knowledge.
+/// A cached Verilator binary for any harness: what [`build_model`] returns. [`SimBuild`] (the PE array), [`PwlSimBuild`](crate::PwlSimBuild) and the softmax build wrap it with their
+/// harness's knowledge.
 #[derive(Debug, Clone)]
 pub struct BuiltModel {
     /// The cache entry directory (`cache_root/<key>`).
@@ -169,15 +158,7 @@ pub fn build(
     )?;
     Ok(SimBuild {
         shape: *shape,
-        dir: model.dir,
-        binary: model.binary,
-        log: model.log,
-        warnings: model.warnings,
-        key: model.key,
-        cache_hit: model.cache_hit,
-        build_seconds: model.build_seconds,
-        trace: model.trace,
-        verilator_version: model.verilator_version,
+        model,
     })
 }
 

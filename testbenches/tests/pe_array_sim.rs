@@ -206,5 +206,9 @@ fn second_build_is_a_cache_hit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let first = build_design(&shape, dir.path(), &BuildOptions::default());
     let second = build_design(&shape, dir.path(), &BuildOptions::default());
-    assert!(second.cache_hit && second.key == first.key && second.binary.is_file());
+    assert!(
+        second.model.cache_hit
+            && second.model.key == first.model.key
+            && second.model.binary.is_file()
+    );
 }
