@@ -40,13 +40,18 @@ pub struct ArrayCtrl {
     pub err_last: Signal<Out, Bit>,
     in_fire: Signal<Local, Bit>,
     stall: Signal<Local, Bit>,
-    /// A beat is in the select registers / the product registers.
+    /// A beat is in the select registers / the product registers / the sum registers.
     sel_valid: DFF<Bit>,
     prod_valid: DFF<Bit>,
+    sum_valid: DFF<Bit>,
     sel_last: DFF<Bit>,
     prod_last: DFF<Bit>,
+    sum_last: DFF<Bit>,
     /// The next beat to reach the accumulator starts a new tile.
     tile_start: DFF<Bit>,
+    /// A tile's last beat was accumulated in the previous cycle: its sums move into the shadow registers now.
+    /// (Copying the accumulator register one cycle late keeps the adder's carry chain out of the shadow path.)
+    cap_pending: DFF<Bit>,
     /// Result rows still to leave through m_y.
     drain_count: DFF<Bits<ROW_COUNT_BITS>>,
     cycles: DFF<Bits<PERF_COUNTER_BITS>>,
@@ -88,9 +93,12 @@ impl ArrayCtrl {
             stall: Default::default(),
             sel_valid: Default::default(),
             prod_valid: Default::default(),
+            sum_valid: Default::default(),
             sel_last: Default::default(),
             prod_last: Default::default(),
+            sum_last: Default::default(),
             tile_start: Default::default(),
+            cap_pending: Default::default(),
             drain_count: Default::default(),
             cycles: Default::default(),
             busy: Default::default(),
@@ -113,28 +121,32 @@ impl Logic for ArrayCtrl {
             clk,
             sel_valid,
             prod_valid,
+            sum_valid,
             sel_last,
             prod_last,
+            sum_last,
             tile_start,
+            cap_pending,
             drain_count,
             cycles,
             busy,
             stalls,
             last_mismatch
         );
-        // A tile's last beat may only reach the accumulator once the previous tile's rows have all left: the whole
-        // pipeline holds (and the inputs see tready low) until then. Depends on registers only, so tready does too.
-        self.stall.next = self.prod_valid.q.val()
-            & self.prod_last.q.val()
-            & (self.drain_count.q.val() != self.count_zero.val());
+        // A tile's last beat may only reach the accumulator once the previous tile's rows have all left (and been
+        // captured): the whole pipeline holds (and the inputs see tready low) until then. Depends on registers
+        // only, so tready does too.
+        self.stall.next = self.sum_valid.q.val()
+            & self.sum_last.q.val()
+            & ((self.drain_count.q.val() != self.count_zero.val()) | self.cap_pending.q.val());
         self.en.next = !self.stall.val();
         self.in_fire.next = self.w_valid.val() & self.a_valid.val() & !self.stall.val();
         self.w_ready.next = self.a_valid.val() & !self.stall.val();
         self.a_ready.next = self.w_valid.val() & !self.stall.val();
 
-        self.acc_en.next = self.prod_valid.q.val() & !self.stall.val();
+        self.acc_en.next = self.sum_valid.q.val() & !self.stall.val();
         self.acc_clear.next = self.tile_start.q.val();
-        self.capture.next = self.prod_valid.q.val() & self.prod_last.q.val() & !self.stall.val();
+        self.capture.next = self.cap_pending.q.val();
 
         self.y_valid.next = self.drain_count.q.val() != self.count_zero.val();
         self.y_last.next = self.drain_count.q.val() == self.count_one.val();
@@ -145,11 +157,15 @@ impl Logic for ArrayCtrl {
             self.sel_last.d.next = self.w_last.val();
             self.prod_valid.d.next = self.sel_valid.q.val();
             self.prod_last.d.next = self.sel_last.q.val();
-            if self.prod_valid.q.val() {
-                self.tile_start.d.next = self.prod_last.q.val();
+            self.sum_valid.d.next = self.prod_valid.q.val();
+            self.sum_last.d.next = self.prod_last.q.val();
+            if self.sum_valid.q.val() {
+                self.tile_start.d.next = self.sum_last.q.val();
             }
         }
-        if self.prod_valid.q.val() & self.prod_last.q.val() & !self.stall.val() {
+        self.cap_pending.d.next =
+            self.sum_valid.q.val() & self.sum_last.q.val() & !self.stall.val();
+        if self.cap_pending.q.val() {
             self.drain_count.d.next = self.rows.val();
         } else if (self.drain_count.q.val() != self.count_zero.val()) & self.y_ready.val() {
             self.drain_count.d.next = self.drain_count.q.val() - self.count_one.val();
@@ -169,9 +185,12 @@ impl Logic for ArrayCtrl {
         if self.rst.val() {
             self.sel_valid.d.next = false;
             self.prod_valid.d.next = false;
+            self.sum_valid.d.next = false;
             self.sel_last.d.next = false;
             self.prod_last.d.next = false;
+            self.sum_last.d.next = false;
             self.tile_start.d.next = true;
+            self.cap_pending.d.next = false;
             self.drain_count.d.next = self.count_zero.val();
             self.cycles.d.next = self.perf_zero.val();
             self.busy.d.next = self.perf_zero.val();
@@ -214,7 +233,9 @@ mod tests {
             wait_clock_cycle!(sim, clk, x);
             offer(&mut x, true, true);
             wait_clock_cycle!(sim, clk, x);
-            // beat 0 is at the accumulator and starts the tile
+            offer(&mut x, false, false);
+            wait_clock_cycle!(sim, clk, x);
+            // beat 0 is at the accumulator (select, product, sum behind it) and starts the tile
             sim_assert!(
                 sim,
                 x.acc_en.val() && x.acc_clear.val() && !x.capture.val(),
@@ -222,18 +243,21 @@ mod tests {
             );
             offer(&mut x, false, false);
             wait_clock_cycle!(sim, clk, x);
-            // beat 1 (last) is at the accumulator: its sum goes to the shadow registers
+            // beat 1 (last) is at the accumulator; the next cycle copies the sums into the shadow registers
             sim_assert!(
                 sim,
-                x.acc_en.val() && !x.acc_clear.val() && x.capture.val(),
+                x.acc_en.val() && !x.acc_clear.val() && !x.capture.val(),
                 x
             );
+            wait_clock_cycle!(sim, clk, x);
+            sim_assert!(sim, x.capture.val() && !x.y_valid.val(), x);
             wait_clock_cycle!(sim, clk, x);
             sim_assert!(sim, x.y_valid.val() && !x.y_last.val(), x);
 
             offer(&mut x, true, true);
             wait_clock_cycle!(sim, clk, x);
             offer(&mut x, false, false);
+            wait_clock_cycle!(sim, clk, x);
             wait_clock_cycle!(sim, clk, x);
             wait_clock_cycle!(sim, clk, x);
             // the second tile's last beat is at the accumulator, but two rows are still waiting: stall
@@ -246,7 +270,10 @@ mod tests {
             wait_clock_cycle!(sim, clk, x);
             sim_assert!(sim, x.y_valid.val() && x.y_last.val() && !x.en.val(), x);
             wait_clock_cycle!(sim, clk, x);
-            sim_assert!(sim, x.en.val() && x.capture.val(), x);
+            // the rows have left: the last beat is accumulated now and captured in the next cycle
+            sim_assert!(sim, x.en.val() && x.acc_en.val() && !x.capture.val(), x);
+            wait_clock_cycle!(sim, clk, x);
+            sim_assert!(sim, x.capture.val(), x);
             sim_assert!(
                 sim,
                 x.perf_busy.val() == 3u64.to_bits::<PERF_COUNTER_BITS>(),

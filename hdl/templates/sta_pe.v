@@ -11,7 +11,9 @@
  * When a tile ends the result is copied into the shadow register, which is one link of the column's result
  * shift chain, so the next tile accumulates while this one drains.
  *
- * Pipeline: select -> register -> multiply -> register -> sum + accumulate -> register (3 cycles).
+ * Pipeline (4 cycles): select -> register -> multiply -> register -> sum of the N products -> register ->
+ * accumulate -> register. The sum has its own stage so that the accumulator's carry chain is the only adder between
+ * two registers (the sum and the accumulate in one stage limited an 8x8 2:8 array on ECP5 to 88 MHz).
  * There is no reset: every register here is a data register; validity is tracked by the array controller.
  */
 module {{ name }} #
@@ -32,7 +34,7 @@ module {{ name }} #
     input  wire                       en,          // pipeline advance (low while the array stalls)
     input  wire                       acc_en,      // a beat reaches the accumulator
     input  wire                       acc_clear,   // ... and it is the first beat of a tile
-    input  wire                       capture,     // ... and it is the last: copy the sum into the shadow register
+    input  wire                       capture,     // the previous cycle's beat ended a tile: copy the accumulator into the shadow register
     input  wire                       shift,       // move the result chain up by one row
 
     /*
@@ -109,28 +111,50 @@ generate
     end
 endgenerate
 
-// stage 3: sum of the N products, sign-extended to ACC_W, added to the accumulator (all wrapping)
-reg [ACC_W-1:0] prod_sum;
+// stage 3: sum of the N products, registered. |sum| <= N * 2^14 < 2^(16 + clog2(N)), so SW_FULL bits hold it
+// exactly; an accumulator narrower than that wraps anyway, so the sum is kept at min(SW_FULL, ACC_W) bits.
+localparam SW_FULL = 17 + $clog2(N);
+localparam SW = SW_FULL < ACC_W ? SW_FULL : ACC_W;
+
+reg [SW-1:0] prod_sum;
+reg [SW-1:0] sum_reg;
 integer i;
 
 {%- raw %}
 always @* begin
-    prod_sum = {ACC_W{1'b0}};
+    prod_sum = {SW{1'b0}};
     for (i = 0; i < N; i = i + 1) begin
-        prod_sum = prod_sum + {{(ACC_W-16){prod_flat[i*16+15]}}, prod_flat[i*16 +: 16]};
+        prod_sum = prod_sum + {{(SW-16){prod_flat[i*16+15]}}, prod_flat[i*16 +: 16]};
     end
 end
 {% endraw %}
+always @(posedge clk) begin
+    if (en) begin
+        sum_reg <= prod_sum;
+    end
+end
+
+// stage 4: the sum, sign-extended to ACC_W, added to the accumulator (wrapping)
+wire [ACC_W-1:0] sum_ext;
+
+generate
+    if (SW < ACC_W) begin : g_sum_ext
+        assign sum_ext = {{"{{"}}(ACC_W-SW){sum_reg[SW-1]}}, sum_reg};
+    end else begin : g_sum_full
+        assign sum_ext = sum_reg;
+    end
+endgenerate
+
 reg  [ACC_W-1:0] acc_reg;
 reg  [ACC_W-1:0] shadow_reg;
-wire [ACC_W-1:0] acc_next = (acc_clear ? {ACC_W{1'b0}} : acc_reg) + prod_sum;
+wire [ACC_W-1:0] acc_next = (acc_clear ? {ACC_W{1'b0}} : acc_reg) + sum_ext;
 
 always @(posedge clk) begin
     if (acc_en) begin
         acc_reg <= acc_next;
     end
     if (capture) begin
-        shadow_reg <= acc_next;
+        shadow_reg <= acc_reg;
     end else if (shift) begin
         shadow_reg <= shadow_in;
     end

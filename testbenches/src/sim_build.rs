@@ -80,6 +80,8 @@ pub struct BuiltModel {
 ///
 /// `-fno-dfg`: Verilator 5.006's DFG optimizer miscompiles Yosys gate-level netlists of an accumulator array
 /// (every lane's sign bit came out flipped; Icarus and Verilator without DFG agree on the right answer).
+/// `-fno-const-bit-op-tree`: its bit-op-tree folding miscompiles them too (the 4-stage PE's netlist gave wrong sums
+/// at -O3 while Icarus matched the RTL on 3,000 random cycles; the known bug class of verilator#4059 and #5186).
 fn verilator_flags(top: &str, options: &BuildOptions) -> Vec<String> {
     let mut flags: Vec<String> = [
         "--cc",
@@ -87,6 +89,7 @@ fn verilator_flags(top: &str, options: &BuildOptions) -> Vec<String> {
         "--build",
         "-O3",
         "-fno-dfg",
+        "-fno-const-bit-op-tree",
         "--x-assign",
         "fast",
         "--x-initial",
