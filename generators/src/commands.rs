@@ -9,13 +9,16 @@ use sta_golden::nm::{check_nm, compress, prune_nm, NmPattern};
 use crate::bench::{run_bench, BenchArgs};
 use crate::config::ArrayArgs;
 use crate::demo::{run_demo, DemoArgs};
-use crate::design::write_pe_array;
+use crate::design::write_pe_array_io;
 use crate::error::{usage, Result};
+use crate::fpga::{run_synth_command, SynthArgs};
 use crate::gemm::{run_gemm, GemmArgs};
 use crate::lut::LutCommand;
 use crate::npy::read_i8_matrix;
 use crate::output::{check_overwrite, write_file_atomically};
 use crate::softmax::SoftmaxCommand;
+use crate::stream_io::IoArgs;
+use crate::sweep::{run_sweep, SweepArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +37,8 @@ pub enum Command {
     Generate {
         #[command(flatten)]
         array: ArrayArgs,
+        #[command(flatten)]
+        io: IoArgs,
         /// Output directory (created; must not exist unless --force).
         #[arg(long)]
         out: PathBuf,
@@ -54,6 +59,11 @@ pub enum Command {
     /// The softmax unit: generate its Verilog, run rows of scores through its simulation.
     #[command(subcommand)]
     Softmax(SoftmaxCommand),
+    /// Synthesise, place and route a generated design for an FPGA (Yosys + nextpnr) and report resources and Fmax.
+    Synth(SynthArgs),
+    /// Map the N:M x array-size trade-off on one FPGA part: generate + synth per point (resumable, parallel), then a
+    /// table (CSV/JSON/Markdown) with resources, Fmax and peak GOPS, and a pareto plot.
+    Sweep(SweepArgs),
     /// Write an INT8 weight matrix in the compressed N:M format and print its storage against dense INT8.
     Compress {
         #[arg(long)]
@@ -78,12 +88,19 @@ pub enum Command {
 impl Cli {
     pub fn run(self) -> Result<()> {
         match self.command {
-            Command::Generate { array, out, force } => generate(&array, &out, force),
+            Command::Generate {
+                array,
+                io,
+                out,
+                force,
+            } => generate(&array, &io, &out, force),
             Command::Gemm(args) => run_gemm(&args),
             Command::Demo(args) => run_demo(&args),
             Command::Bench(args) => run_bench(&args),
             Command::Lut(command) => command.run(),
             Command::Softmax(command) => command.run(),
+            Command::Synth(args) => run_synth_command(&args),
+            Command::Sweep(args) => run_sweep(&args),
             Command::Compress {
                 n,
                 m,
@@ -96,21 +113,23 @@ impl Cli {
     }
 }
 
-fn generate(array: &ArrayArgs, out: &std::path::Path, force: bool) -> Result<()> {
+fn generate(array: &ArrayArgs, io: &IoArgs, out: &std::path::Path, force: bool) -> Result<()> {
     let shape = array.resolve()?;
+    let io_word_bits = io.resolve(array.config_io_word_bits()?)?;
     check_overwrite(out, force)?;
     let start = Instant::now();
-    let (design, sources) = write_pe_array(&shape, out, force)?;
+    let (design, sources) = write_pe_array_io(&shape, io_word_bits, out, force)?;
     let bytes: u64 = sources
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
     println!(
-        "generated {} ({} modules, {} bytes of Verilog) in {} in {:.3} s",
+        "generated {} ({} modules, {} bytes of Verilog; FPGA top {}) in {} in {:.3} s",
         design.top,
         design.modules.len(),
         bytes,
+        design.modules.last().map_or("", |m| m.name.as_str()),
         out.display(),
         start.elapsed().as_secs_f64()
     );

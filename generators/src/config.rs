@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use sta_golden::pe_array::ArrayShape;
+use sta_golden::pe_array::{ArrayShape, DspMapping};
 
 use crate::error::{usage, Result, StaError};
 
@@ -29,9 +29,23 @@ pub struct ArrayArgs {
     /// Longest reduction length K the array must handle without overflow [default: 65536].
     #[arg(long)]
     pub max_k: Option<usize>,
-    /// TOML file with a [pe_array] table (keys n, m, rows, cols, acc_width, max_k).
+    /// How the multipliers are written: `inferred` (a portable `*`; the synthesis tool maps it) or `ecp5` (one
+    /// ECP5 MULT18X18D per multiplier with its own input/output registers: the fast choice for ECP5) [default: inferred].
+    #[arg(long, value_parser = parse_dsp, value_name = "inferred|ecp5")]
+    pub dsp: Option<DspMapping>,
+    /// TOML file with a [pe_array] table (keys n, m, rows, cols, acc_width, max_k, dsp).
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
+}
+
+fn parse_dsp(text: &str) -> std::result::Result<DspMapping, String> {
+    match text {
+        "inferred" => Ok(DspMapping::Inferred),
+        "ecp5" => Ok(DspMapping::Ecp5),
+        _ => Err(format!(
+            "unknown multiplier mapping '{text}'; use inferred or ecp5"
+        )),
+    }
 }
 
 /// The `[pe_array]` table of a configuration file; also what `config.resolved.toml` contains.
@@ -44,6 +58,14 @@ pub struct PeArrayTable {
     pub cols: Option<usize>,
     pub acc_width: Option<u32>,
     pub max_k: Option<usize>,
+    pub dsp: Option<DspMapping>,
+}
+
+/// The `[stream_io]` table: the word width of the narrow-stream wrapper (docs/stream-io.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamIoTable {
+    pub word_bits: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -51,6 +73,8 @@ pub struct PeArrayTable {
 pub struct ConfigFile {
     #[serde(default)]
     pub pe_array: PeArrayTable,
+    #[serde(default)]
+    pub stream_io: StreamIoTable,
 }
 
 /// The default accumulator width (numerics.md).
@@ -75,7 +99,20 @@ impl ArrayArgs {
             .max_k
             .or(file.max_k)
             .unwrap_or(ArrayShape::DEFAULT_MAX_K);
-        ArrayShape::new(n, m, rows, cols, acc_width, max_k).map_err(usage)
+        let dsp = self.dsp.or(file.dsp).unwrap_or_default();
+        Ok(ArrayShape::new(n, m, rows, cols, acc_width, max_k)
+            .map_err(usage)?
+            .with_dsp(dsp))
+    }
+}
+
+impl ArrayArgs {
+    /// `[stream_io] word_bits` of the `--config` file, if there is one and it says.
+    pub fn config_io_word_bits(&self) -> Result<Option<u32>> {
+        match &self.config {
+            Some(path) => Ok(read_config(path)?.stream_io.word_bits),
+            None => Ok(None),
+        }
     }
 }
 
@@ -100,7 +137,7 @@ fn read_config(path: &Path) -> Result<ConfigFile> {
 }
 
 /// The fully resolved configuration as TOML: reading it back with `--config` reproduces the design exactly.
-pub fn resolved_toml(shape: &ArrayShape) -> String {
+pub fn resolved_toml(shape: &ArrayShape, io_word_bits: u32) -> String {
     let table = ConfigFile {
         pe_array: PeArrayTable {
             n: Some(shape.n),
@@ -109,6 +146,10 @@ pub fn resolved_toml(shape: &ArrayShape) -> String {
             cols: Some(shape.cols),
             acc_width: Some(shape.acc_width),
             max_k: Some(shape.max_k),
+            dsp: Some(shape.dsp),
+        },
+        stream_io: StreamIoTable {
+            word_bits: Some(io_word_bits),
         },
     };
     let body = toml::to_string(&table).expect("a table of integers always serializes");

@@ -1,17 +1,22 @@
-//! A generated design directory: `rtl/<module>.v` (one module per file), `filelist.f`, `config.resolved.toml` and
-//! `manifest.json`. Used by `sta generate` and, through the build cache, by `sta gemm`.
+//! A generated design directory: `rtl/<module>.v` (one module per file, the narrow-stream wrapper `<top>_io<W>` last),
+//! `filelist.f`, `config.resolved.toml`, `manifest.json` and the take-home testbench `tb/` (docs/stream-io.md). Used
+//! by `sta generate` and, through the build cache, by `sta gemm`.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sta_golden::pe_array::ArrayShape;
 use sta_hdl::emit::{config_hash, emit_pe_array, GeneratedDesign, GENERATOR};
+use sta_hdl::stream_io::{emit_stream_io, pe_array_io_spec, DEFAULT_WORD_BITS};
 
 use crate::config::resolved_toml;
 use crate::error::{Result, StaError};
 use crate::output::write_dir_atomically;
+use crate::stream_io::pe_array_testbench;
 
 pub const RTL_DIR: &str = "rtl";
+/// Simulation models of vendor primitives (`--dsp ecp5`): simulated with the RTL, never synthesised.
+pub const SIM_DIR: &str = "sim";
 pub const FILELIST: &str = "filelist.f";
 pub const MANIFEST: &str = "manifest.json";
 pub const RESOLVED_CONFIG: &str = "config.resolved.toml";
@@ -26,15 +31,35 @@ pub struct Manifest {
     pub parameters: ArrayShape,
     /// Verilog files in dependency order, relative to the design directory.
     pub files: Vec<String>,
+    /// Simulation models to compile before `files` when simulating (empty unless `--dsp ecp5`).
+    pub sim_models: Vec<String>,
+    /// The narrow-stream wrapper around `top`: the top for an FPGA.
+    pub fpga_top: String,
+    /// Its word width W.
+    pub io_word_bits: u32,
 }
 
 /// Files of a design directory: (path relative to the directory, contents).
 pub type DesignFiles = Vec<(PathBuf, Vec<u8>)>;
 
-/// Elaborates the PE array and lays out every file of its design directory.
+/// [`pe_array_files_io`] with the default 8-bit wrapper.
 pub fn pe_array_files(shape: &ArrayShape) -> Result<(GeneratedDesign, DesignFiles)> {
-    let design =
-        emit_pe_array(shape).map_err(|e| StaError::Tool(format!("RTL generation failed: {e}")))?;
+    pe_array_files_io(shape, DEFAULT_WORD_BITS)
+}
+
+/// Elaborates the PE array and its `io_word_bits`-bit wrapper (the last module of the design; `top` stays the array)
+/// and lays out every file of the design directory.
+pub fn pe_array_files_io(
+    shape: &ArrayShape,
+    io_word_bits: u32,
+) -> Result<(GeneratedDesign, DesignFiles)> {
+    let rtl_error =
+        |e: &dyn std::fmt::Display| StaError::Tool(format!("RTL generation failed: {e}"));
+    let mut design = emit_pe_array(shape).map_err(|e| rtl_error(&e))?;
+    let wrapper =
+        emit_stream_io(&pe_array_io_spec(shape, io_word_bits)).map_err(|e| rtl_error(&e))?;
+    let fpga_top = wrapper.name.clone();
+    design.modules.push(wrapper);
     let rtl: Vec<String> = design
         .modules
         .iter()
@@ -46,12 +71,31 @@ pub fn pe_array_files(shape: &ArrayShape) -> Result<(GeneratedDesign, DesignFile
         .zip(&rtl)
         .map(|(module, path)| (PathBuf::from(path), module.text.clone().into_bytes()))
         .collect();
+    let sim_models: Vec<String> = design
+        .sim_models
+        .iter()
+        .map(|m| format!("{SIM_DIR}/{}.v", m.name))
+        .collect();
+    files.extend(
+        design
+            .sim_models
+            .iter()
+            .zip(&sim_models)
+            .map(|(model, path)| (PathBuf::from(path), model.text.clone().into_bytes())),
+    );
     let filelist = rtl.iter().map(|p| format!("{p}\n")).collect::<String>();
     files.push((PathBuf::from(FILELIST), filelist.into_bytes()));
     files.push((
         PathBuf::from(RESOLVED_CONFIG),
-        resolved_toml(shape).into_bytes(),
+        resolved_toml(shape, io_word_bits).into_bytes(),
     ));
+    let sim_sources: Vec<String> = sim_models.iter().chain(&rtl).cloned().collect();
+    files.extend(pe_array_testbench(
+        shape,
+        &fpga_top,
+        io_word_bits,
+        &sim_sources,
+    )?);
     let manifest = Manifest {
         generator: GENERATOR.to_string(),
         kind: "pe_array",
@@ -59,24 +103,42 @@ pub fn pe_array_files(shape: &ArrayShape) -> Result<(GeneratedDesign, DesignFile
         config_hash: config_hash(shape),
         parameters: *shape,
         files: rtl,
+        sim_models,
+        fpga_top,
+        io_word_bits,
     };
     let json = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
     files.push((PathBuf::from(MANIFEST), json.into_bytes()));
     Ok((design, files))
 }
 
-/// Writes the design directory atomically and returns the Verilog sources in dependency order.
+/// [`write_pe_array_io`] with the default 8-bit wrapper.
 pub fn write_pe_array(
     shape: &ArrayShape,
     dir: &Path,
     force: bool,
 ) -> Result<(GeneratedDesign, Vec<PathBuf>)> {
-    let (design, files) = pe_array_files(shape)?;
+    write_pe_array_io(shape, DEFAULT_WORD_BITS, dir, force)
+}
+
+/// Writes the design directory atomically and returns the Verilog sources to simulate, in dependency order: the
+/// simulation models of vendor primitives (if any), then the modules (the wrapper last).
+pub fn write_pe_array_io(
+    shape: &ArrayShape,
+    io_word_bits: u32,
+    dir: &Path,
+    force: bool,
+) -> Result<(GeneratedDesign, Vec<PathBuf>)> {
+    let (design, files) = pe_array_files_io(shape, io_word_bits)?;
     write_dir_atomically(dir, &files, force)?;
-    let sources = design
+    let models = design
+        .sim_models
+        .iter()
+        .map(|m| dir.join(SIM_DIR).join(format!("{}.v", m.name)));
+    let modules = design
         .modules
         .iter()
-        .map(|m| dir.join(RTL_DIR).join(format!("{}.v", m.name)))
-        .collect();
+        .map(|m| dir.join(RTL_DIR).join(format!("{}.v", m.name)));
+    let sources = models.chain(modules).collect();
     Ok((design, sources))
 }

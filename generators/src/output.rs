@@ -61,6 +61,28 @@ pub fn write_dir_atomically(dir: &Path, files: &[(PathBuf, Vec<u8>)], force: boo
     replace_with(dir, staged, &parent)
 }
 
+/// Creates an empty working directory beside `dir` (same filesystem, so it can be renamed into place), creating
+/// missing parents. The caller owns it: [`install_dir`] renames it into place.
+pub fn work_dir_beside(dir: &Path, prefix: &str) -> Result<PathBuf> {
+    let parent = ensure_parent(dir)?;
+    let work = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)
+        .map_err(io_context(format!(
+            "creating a working directory in {}",
+            parent.display()
+        )))?;
+    Ok(work.keep())
+}
+
+/// Renames a finished working directory (from [`work_dir_beside`]) to `dir`; an existing `dir` is replaced only with
+/// `force`, and removed only after the new one is in place.
+pub fn install_dir(work: PathBuf, dir: &Path, force: bool) -> Result<()> {
+    check_overwrite(dir, force)?;
+    set_mode(&work, 0o755)?;
+    replace_with(dir, work, &parent_of(dir))
+}
+
 /// Temporary files and directories are created private (0600/0700); outputs get the usual 0644/0755.
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]

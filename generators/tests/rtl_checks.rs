@@ -46,9 +46,11 @@ fn every_file_holds_one_module_named_after_it_with_header() {
             .find(|(p, _)| p.ends_with("filelist.f"))
             .unwrap();
         let listed = String::from_utf8(filelist.1.clone()).unwrap();
+        let lines: Vec<&str> = listed.lines().collect();
         assert!(
-            listed.trim_end().ends_with(&format!("{}.v", design.top)),
-            "the top comes last in filelist.f"
+            lines[lines.len() - 2].ends_with(&format!("{}.v", design.top))
+                && lines[lines.len() - 1].ends_with(&format!("{}_io8.v", design.top)),
+            "the top comes last in filelist.f, followed only by its I/O wrapper"
         );
     }
 }
@@ -73,6 +75,21 @@ fn lint_clean_with_all_warnings() {
             report.warnings
         );
     }
+}
+
+/// The ECP5 DSP mapping: the PE, the MULT18X18D wrapper and the simulation model are lint-clean too.
+#[test]
+fn ecp5_dsp_mapping_is_lint_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shape(2, 8, 2, 3).with_dsp(sta_golden::pe_array::DspMapping::Ecp5);
+    let (design, sources) = write_pe_array(&s, &dir.path().join("d"), false).unwrap();
+    assert!(design.top.ends_with("_ecp5"), "the top's name says ecp5");
+    assert!(
+        sources[0].ends_with("sim/MULT18X18D.v"),
+        "the model comes first"
+    );
+    let report = sta_testbenches::lint(&sources, &design.top).unwrap();
+    assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
 }
 
 #[test]

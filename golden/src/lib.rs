@@ -13,6 +13,7 @@ pub mod numerics;
 pub mod pe_array;
 pub mod pwl;
 pub mod softmax;
+pub mod stream_io;
 
 pub use error::{FormatError, NmError, ParamError, PwlError, ShapeError, StreamError};
 pub use matrix::Matrix;

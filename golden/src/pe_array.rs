@@ -24,6 +24,38 @@ pub struct ArrayShape {
     pub acc_width: u32,
     /// The longest reduction (K) the configuration promises not to overflow.
     pub max_k: usize,
+    /// How the multipliers are built; changes the Verilog, never the arithmetic or the timing.
+    pub dsp: DspMapping,
+}
+
+/// How the PE's INT8 multipliers are written in the Verilog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DspMapping {
+    /// A plain `*` between registers: portable; the synthesis tool picks DSP blocks or LUTs.
+    #[default]
+    Inferred,
+    /// One ECP5 MULT18X18D per multiplier with the block's own input and output registers (Yosys does not pack
+    /// fabric registers into ECP5 DSPs). Simulation needs the model the generator writes next to the RTL.
+    Ecp5,
+}
+
+impl DspMapping {
+    /// The name used in flags, TOML files and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            DspMapping::Inferred => "inferred",
+            DspMapping::Ecp5 => "ecp5",
+        }
+    }
+
+    /// Suffix of the module names that contain the mapping ("" for the portable one).
+    pub fn module_suffix(self) -> &'static str {
+        match self {
+            DspMapping::Inferred => "",
+            DspMapping::Ecp5 => "_ecp5",
+        }
+    }
 }
 
 /// One beat on the weight stream `s_w`.
@@ -81,6 +113,7 @@ impl ArrayShape {
             cols,
             acc_width,
             max_k,
+            dsp: DspMapping::Inferred,
         };
         shape.checked_pattern()?;
         check_acc_width(acc_width, ACC_RANGE)?;
@@ -102,6 +135,11 @@ impl ArrayShape {
         Ok(pattern)
     }
 
+    /// The same shape with the multipliers built as `dsp`.
+    pub fn with_dsp(self, dsp: DspMapping) -> ArrayShape {
+        ArrayShape { dsp, ..self }
+    }
+
     /// Width of one weight index, log2(M).
     pub fn index_bits(&self) -> u32 {
         self.m.trailing_zeros()
@@ -109,14 +147,25 @@ impl ArrayShape {
 
     /// Name of the single-PE module; encodes every parameter that changes its ports or arithmetic.
     pub fn pe_module_name(&self) -> String {
-        format!("sta_pe_n{}m{}_a{}", self.n, self.m, self.acc_width)
+        format!(
+            "sta_pe_n{}m{}_a{}{}",
+            self.n,
+            self.m,
+            self.acc_width,
+            self.dsp.module_suffix()
+        )
     }
 
     /// Name of the array top module (docs/pe-array.md).
     pub fn array_module_name(&self) -> String {
         format!(
-            "sta_pe_array_n{}m{}_r{}c{}_a{}",
-            self.n, self.m, self.rows, self.cols, self.acc_width
+            "sta_pe_array_n{}m{}_r{}c{}_a{}{}",
+            self.n,
+            self.m,
+            self.rows,
+            self.cols,
+            self.acc_width,
+            self.dsp.module_suffix()
         )
     }
 
@@ -274,6 +323,7 @@ mod tests {
             cols: 1,
             acc_width: 0,
             max_k: 4,
+            dsp: Default::default(),
         };
         assert_eq!(
             bad.checked_pattern(),

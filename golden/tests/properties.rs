@@ -53,6 +53,7 @@ fn array_problem() -> impl Strategy<Value = (ArrayShape, Matrix<i8>, Matrix<i8>)
             cols,
             acc_width,
             max_k: 1 << 20,
+            dsp: Default::default(),
         };
         let k = groups * p.m();
         (Just(shape), matrix(o, k), matrix(k, t))
@@ -137,6 +138,7 @@ fn narrow_accumulator_wraps_identically_in_array_and_reference() {
         cols: 3,
         acc_width: 17,
         max_k: 64,
+        dsp: Default::default(),
     };
     let w = Matrix::new(1, 6, vec![-128; 6]).expect("shape");
     let x = Matrix::new(6, 1, vec![-128; 6]).expect("shape");

@@ -40,6 +40,16 @@ pub struct ArrayCtrl {
     pub err_last: Signal<Out, Bit>,
     in_fire: Signal<Local, Bit>,
     stall: Signal<Local, Bit>,
+    /// Next-cycle values of sum_valid / sum_last / "a result row will still be waiting", for the stall register.
+    sum_valid_next: Signal<Local, Bit>,
+    sum_last_next: Signal<Local, Bit>,
+    rows_waiting_next: Signal<Local, Bit>,
+    stall_next: Signal<Local, Bit>,
+    /// `stall` and `acc_en`, computed a cycle ahead: `en` and `acc_en` fan out to every pipeline register, DSP
+    /// clock enable and accumulator of the array, so they come straight from flip-flops (on ECP5 the
+    /// combinational stall plus that fan-out was the critical path at 114 MHz for 8x8 2:8).
+    stall_q: DFF<Bit>,
+    acc_en_q: DFF<Bit>,
     /// A beat is in the select registers / the product registers / the sum registers.
     sel_valid: DFF<Bit>,
     prod_valid: DFF<Bit>,
@@ -91,6 +101,12 @@ impl ArrayCtrl {
             err_last: Default::default(),
             in_fire: Default::default(),
             stall: Default::default(),
+            sum_valid_next: Default::default(),
+            sum_last_next: Default::default(),
+            rows_waiting_next: Default::default(),
+            stall_next: Default::default(),
+            stall_q: Default::default(),
+            acc_en_q: Default::default(),
             sel_valid: Default::default(),
             prod_valid: Default::default(),
             sum_valid: Default::default(),
@@ -128,23 +144,24 @@ impl Logic for ArrayCtrl {
             tile_start,
             cap_pending,
             drain_count,
+            stall_q,
+            acc_en_q,
             cycles,
             busy,
             stalls,
             last_mismatch
         );
         // A tile's last beat may only reach the accumulator once the previous tile's rows have all left (and been
-        // captured): the whole pipeline holds (and the inputs see tready low) until then. Depends on registers
-        // only, so tready does too.
-        self.stall.next = self.sum_valid.q.val()
-            & self.sum_last.q.val()
-            & ((self.drain_count.q.val() != self.count_zero.val()) | self.cap_pending.q.val());
+        // captured): the whole pipeline holds (and the inputs see tready low) until then. That condition,
+        //   stall = sum_valid & sum_last & (drain_count != 0 | cap_pending),
+        // is evaluated on the next-state values below and registered, so tready depends on registers only.
+        self.stall.next = self.stall_q.q.val();
         self.en.next = !self.stall.val();
         self.in_fire.next = self.w_valid.val() & self.a_valid.val() & !self.stall.val();
         self.w_ready.next = self.a_valid.val() & !self.stall.val();
         self.a_ready.next = self.w_valid.val() & !self.stall.val();
 
-        self.acc_en.next = self.sum_valid.q.val() & !self.stall.val();
+        self.acc_en.next = self.acc_en_q.q.val();
         self.acc_clear.next = self.tile_start.q.val();
         self.capture.next = self.cap_pending.q.val();
 
@@ -165,6 +182,24 @@ impl Logic for ArrayCtrl {
         }
         self.cap_pending.d.next =
             self.sum_valid.q.val() & self.sum_last.q.val() & !self.stall.val();
+
+        // next-state values of the stall inputs (mirroring the updates above and below)
+        self.sum_valid_next.next = self.sum_valid.q.val();
+        self.sum_last_next.next = self.sum_last.q.val();
+        if !self.stall.val() {
+            self.sum_valid_next.next = self.prod_valid.q.val();
+            self.sum_last_next.next = self.prod_last.q.val();
+        }
+        // next cycle, drain_count != 0 or cap_pending: a capture now or soon, or rows left after this cycle's shift
+        self.rows_waiting_next.next = self.cap_pending.q.val()
+            | (self.sum_valid.q.val() & self.sum_last.q.val() & !self.stall.val())
+            | ((self.drain_count.q.val() != self.count_zero.val())
+                & (self.drain_count.q.val() != self.count_one.val()))
+            | ((self.drain_count.q.val() == self.count_one.val()) & !self.y_ready.val());
+        self.stall_next.next =
+            self.sum_valid_next.val() & self.sum_last_next.val() & self.rows_waiting_next.val();
+        self.stall_q.d.next = self.stall_next.val();
+        self.acc_en_q.d.next = self.sum_valid_next.val() & !self.stall_next.val();
         if self.cap_pending.q.val() {
             self.drain_count.d.next = self.rows.val();
         } else if (self.drain_count.q.val() != self.count_zero.val()) & self.y_ready.val() {
@@ -191,6 +226,8 @@ impl Logic for ArrayCtrl {
             self.sum_last.d.next = false;
             self.tile_start.d.next = true;
             self.cap_pending.d.next = false;
+            self.stall_q.d.next = false;
+            self.acc_en_q.d.next = false;
             self.drain_count.d.next = self.count_zero.val();
             self.cycles.d.next = self.perf_zero.val();
             self.busy.d.next = self.perf_zero.val();

@@ -7,9 +7,12 @@
 //! - [`emit`]: renders every module of a configuration, once per module type, with the standard header.
 //! - [`pwl_lut`]: the piecewise-linear LUT approximator (`templates/sta_pwl.v`), one module per approximator.
 //! - [`softmax`]: the softmax unit (`templates/sta_softmax.v`) around two PWL units.
+//! - [`stream_io`]: the narrow-stream I/O wrapper (`templates/sta_stream_io.v`) that puts a design behind one W-bit
+//!   word stream in and one out.
 
 pub mod array_ctrl;
 pub mod emit;
 pub mod pwl_lut;
 pub mod rhdl_flatten;
 pub mod softmax;
+pub mod stream_io;

@@ -85,6 +85,19 @@ generate
     for (s = 0; s < N; s = s + 1) begin : g_lane
         wire [IW-1:0] idx = w_idx[s*IW +: IW];
 
+{%- if ecp5_dsp %}
+        // stages 1 and 2 inside one ECP5 sysDSP block ({{ mul_name }}): its input registers take the weight and
+        // the selected activation (or the bypass), its output register the full 16-bit signed product
+        wire [7:0] op_a = dense ? act_lane[s] : act_lane[idx];
+
+        {{ mul_name }} mul (
+            .clk(clk),
+            .ce(en),
+            .a(w_val[s*8 +: 8]),
+            .b(op_a),
+            .p(prod_flat[s*16 +: 16])
+        );
+{%- else %}
         // stage 1: the select (or its bypass) and the weight, registered: the multiplier's input registers
         reg signed [7:0] op_w_reg;
         reg signed [7:0] op_a_reg;
@@ -108,6 +121,7 @@ generate
         end
 
         assign prod_flat[s*16 +: 16] = prod_reg;
+{%- endif %}
     end
 endgenerate
 

@@ -247,6 +247,7 @@ mod tests {
             cols,
             acc_width,
             max_k: 1024,
+            dsp: Default::default(),
         }
     }
 

@@ -100,6 +100,7 @@ mod tests {
             cols,
             acc_width,
             max_k: 1024,
+            dsp: Default::default(),
         }
     }
 

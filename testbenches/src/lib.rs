@@ -12,6 +12,10 @@
 //! [`build_softmax`] does the same for the softmax unit (`sta_hdl::softmax`): [`SoftmaxSimBuild::run`] streams rows
 //! under random valid gaps and ready stalls and returns each row's outputs and timing.
 //!
+//! [`build_stream_io`] does the same for any narrow-stream I/O wrapper (`sta_hdl::stream_io`):
+//! [`StreamIoSimBuild::run`] plays input words under random gaps and stalls and returns the output words; the same
+//! harness ships in design directories for a standalone simulation ([`stream_io::harness_files`]).
+//!
 //! Beat file formats are described in [`beatfile`].
 
 pub mod beatfile;
@@ -24,6 +28,7 @@ mod pwl;
 mod run;
 mod sim_build;
 mod softmax;
+pub mod stream_io;
 mod tool;
 
 pub use error::{SimError, ToolError};
@@ -35,4 +40,5 @@ pub use pwl::{
 pub use run::{RunOptions, SimOutcome};
 pub use sim_build::{build, build_model, cache_key, BuildOptions, BuiltModel, SimBuild};
 pub use softmax::{build_softmax, SoftmaxOutcome, SoftmaxRowOut, SoftmaxSimBuild, SoftmaxStalls};
+pub use stream_io::{build_stream_io, StreamIoOutcome, StreamIoRun, StreamIoSimBuild};
 pub use tool::{verilator_available, verilator_version};

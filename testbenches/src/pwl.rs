@@ -8,8 +8,6 @@
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use askama::Template;
 use serde::Deserialize;
@@ -209,25 +207,15 @@ impl PwlSimBuild {
         }
         write_stimulus(&dir.join(STIM_FILE), steps)?;
         let file = |name: &str| dir.join(name).display().to_string();
-        let start = Instant::now();
-        let output = Command::new(&self.model.binary)
-            .arg(format!("+stim={}", file(STIM_FILE)))
-            .arg(format!("+results={}", file(RESULTS_FILE)))
-            .arg(format!("+summary={}", file(SUMMARY_FILE)))
-            .arg(format!("+seed={seed}"))
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(SimError::io("run", &self.model.binary))?;
-        let wall_seconds = start.elapsed().as_secs_f64();
+        let plusargs = [
+            format!("+stim={}", file(STIM_FILE)),
+            format!("+results={}", file(RESULTS_FILE)),
+            format!("+summary={}", file(SUMMARY_FILE)),
+            format!("+seed={seed}"),
+        ];
         let summary_path = dir.join(SUMMARY_FILE);
-        let Ok(text) = fs::read_to_string(&summary_path) else {
-            return Err(SimError::harness_failed(&output));
-        };
-        let summary: Summary = serde_json::from_str(&text).map_err(|e| SimError::Summary {
-            path: summary_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let (summary, wall_seconds): (Summary, f64) =
+            self.model.run_harness(&dir, &plusargs, &summary_path)?;
         if summary.status != "ok" {
             return Err(SimError::Protocol {
                 cycle: summary.cycle,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use sta_golden::pe_array::ArrayShape;
 
@@ -74,6 +75,34 @@ pub struct BuiltModel {
     pub build_seconds: f64,
     pub trace: bool,
     pub verilator_version: String,
+}
+
+impl BuiltModel {
+    /// Runs the harness in `dir` with `plusargs` and parses the JSON summary it writes to `summary`; a run that left
+    /// no summary failed ([`SimError::HarnessFailed`], with its output). Returns the summary and the wall time.
+    pub(crate) fn run_harness<S: DeserializeOwned>(
+        &self,
+        dir: &Path,
+        plusargs: &[String],
+        summary: &Path,
+    ) -> Result<(S, f64), SimError> {
+        let start = Instant::now();
+        let output = Command::new(&self.binary)
+            .args(plusargs)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(SimError::io("run", &self.binary))?;
+        let wall_seconds = start.elapsed().as_secs_f64();
+        let Ok(text) = fs::read_to_string(summary) else {
+            return Err(SimError::harness_failed(&output));
+        };
+        let parsed = serde_json::from_str(&text).map_err(|e| SimError::Summary {
+            path: summary.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok((parsed, wall_seconds))
+    }
 }
 
 /// The Verilator arguments that shape the binary (paths excluded, so they can be hashed).

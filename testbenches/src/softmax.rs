@@ -8,8 +8,6 @@
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use askama::Template;
 use serde::Deserialize;
@@ -132,26 +130,16 @@ impl SoftmaxSimBuild {
         }
         let results = dir.join("results.txt");
         let summary_path = dir.join("summary.json");
-        let start = Instant::now();
-        let output = Command::new(&self.model.binary)
-            .arg(format!("+stim={}", stim.display()))
-            .arg(format!("+results={}", results.display()))
-            .arg(format!("+summary={}", summary_path.display()))
-            .arg(format!("+seed={seed}"))
-            .arg(format!("+in_gap={}", stalls.in_gap))
-            .arg(format!("+out_stall={}", stalls.out_stall))
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(SimError::io("run", &self.model.binary))?;
-        let wall_seconds = start.elapsed().as_secs_f64();
-        let Ok(text) = fs::read_to_string(&summary_path) else {
-            return Err(SimError::harness_failed(&output));
-        };
-        let summary: Summary = serde_json::from_str(&text).map_err(|e| SimError::Summary {
-            path: summary_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let plusargs = [
+            format!("+stim={}", stim.display()),
+            format!("+results={}", results.display()),
+            format!("+summary={}", summary_path.display()),
+            format!("+seed={seed}"),
+            format!("+in_gap={}", stalls.in_gap),
+            format!("+out_stall={}", stalls.out_stall),
+        ];
+        let (summary, wall_seconds): (Summary, f64) =
+            self.model.run_harness(dir, &plusargs, &summary_path)?;
         if summary.status != "ok" {
             return Err(SimError::Protocol {
                 cycle: summary.cycles,

@@ -133,15 +133,8 @@ bool apply_arg(const std::string& key, const std::string& val, Args& a) {
 }
 
 bool parse_args(int argc, char** argv, Args& a, std::string& err) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const std::size_t eq = arg.find('=');
-        if (arg.size() < 2 || arg[0] != '+' || eq == std::string::npos) continue;
-        if (!apply_arg(arg.substr(1, eq - 1), arg.substr(eq + 1), a)) {
-            err = "bad plusarg " + arg;
-            return false;
-        }
-    }
+    const auto apply = [&a](const std::string& key, const std::string& val) { return apply_arg(key, val, a); };
+    if (!sta::parse_plusargs(argc, argv, apply, err)) return false;
     if (a.weights.empty() || a.acts.empty() || a.results.empty() || a.summary.empty()) {
         err = "missing one of +weights= +acts= +results= +summary=";
         return false;

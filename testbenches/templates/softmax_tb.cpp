@@ -99,21 +99,15 @@ struct Args {
 };
 
 bool parse_args(int argc, char** argv, Args& a, std::string& err) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const std::size_t eq = arg.find('=');
-        if (arg.size() < 2 || arg[0] != '+' || eq == std::string::npos) continue;
-        const std::string key = arg.substr(1, eq - 1), val = arg.substr(eq + 1);
+    const auto apply = [&a](const std::string& key, const std::string& val) {
         if (key == "stim") a.stim = val;
         if (key == "results") a.results = val;
         if (key == "summary") a.summary = val;
         uint64_t* num = key == "seed" ? &a.seed : key == "in_gap" ? &a.in_gap : key == "out_stall" ? &a.out_stall
                       : key == "max_cycles" ? &a.max_cycles : nullptr;
-        if (num && !parse_u64(val, *num)) {
-            err = "bad plusarg " + arg;
-            return false;
-        }
-    }
+        return !num || parse_u64(val, *num);
+    };
+    if (!sta::parse_plusargs(argc, argv, apply, err)) return false;
     if (a.stim.empty() || a.results.empty() || a.summary.empty()) {
         err = "missing one of +stim= +results= +summary=";
         return false;

@@ -1,5 +1,5 @@
 // sta_tb.h -- small helpers shared by every harness: hex text <-> little-endian 32-bit words, the splitmix64
-// random stream, plusarg number parsing, JSON string escaping and the fatal-error exit.
+// random stream, plusarg parsing, JSON string escaping and the fatal-error exit.
 //
 // Staged next to every harness together with sta_bits.h, and hashed into the build-cache key like it.
 #pragma once
@@ -87,6 +87,22 @@ inline bool parse_u64(const std::string& s, uint64_t& out) {
     } catch (...) {
         return false;
     }
+}
+
+/// Hands every `+key=value` argument to `apply(key, value)`, which returns false for a bad value and true for keys it
+/// does not know (Verilator's own `+verilator+...` among them). On the first rejection `err` names the argument.
+template <typename Apply>
+inline bool parse_plusargs(int argc, char** argv, Apply apply, std::string& err) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const std::size_t eq = arg.find('=');
+        if (arg.size() < 2 || arg[0] != '+' || eq == std::string::npos) continue;
+        if (!apply(arg.substr(1, eq - 1), arg.substr(eq + 1))) {
+            err = "bad plusarg " + arg;
+            return false;
+        }
+    }
+    return true;
 }
 
 /// Escapes `"` and `\` and drops control characters, for a JSON string literal.

@@ -29,6 +29,7 @@ fn shape(n: usize, m: usize, rows: usize, cols: usize, acc_width: u32) -> ArrayS
         cols,
         acc_width,
         max_k: m,
+        dsp: Default::default(),
     }
 }
 

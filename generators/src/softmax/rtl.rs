@@ -1,6 +1,7 @@
-//! `sta softmax generate --lanes P --max-len L --out DIR [--force]`: `DIR/rtl/<module>.v` for the top and both LUT
-//! units, `DIR/filelist.f` (leaves first) and `DIR/manifest.json`. The LUT tables come from the parameter files
-//! (defaults: `generators/data/softmax_exp8.json`, `softmax_reci8.json`).
+//! `sta softmax generate --lanes P --max-len L --out DIR [--io-width W] [--force]`: `DIR/rtl/<module>.v` for the top,
+//! both LUT units and the narrow-stream wrapper `<top>_io<W>`, `DIR/filelist.f` (leaves first, the wrapper last),
+//! `DIR/manifest.json` and the take-home testbench `DIR/tb/` (docs/stream-io.md). The LUT tables come from the
+//! parameter files (defaults: `generators/data/softmax_exp8.json`, `softmax_reci8.json`).
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +10,14 @@ use serde::Serialize;
 use sta_golden::softmax::SoftmaxNumerics;
 use sta_hdl::emit::{GeneratedModule, GENERATOR};
 use sta_hdl::softmax::{emit_softmax, SoftmaxUnit};
+use sta_hdl::stream_io::{
+    emit_stream_io, softmax_io_spec, stream_io_module_name, DEFAULT_WORD_BITS,
+};
 
 use crate::error::{Result, StaError};
 use crate::lut::rtl::{read_params, DirFiles};
 use crate::output::{check_overwrite, write_dir_atomically};
+use crate::stream_io::{softmax_testbench, IoArgs};
 
 /// The default EXP table (docs/softmax.md "Numerics").
 pub const DEFAULT_EXP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/softmax_exp8.json");
@@ -43,6 +48,8 @@ pub struct SoftmaxArgs {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub unit: SoftmaxArgs,
+    #[command(flatten)]
+    pub io: IoArgs,
     /// Output directory (created; must not exist unless --force).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -87,11 +94,27 @@ struct Manifest {
     modules: Vec<String>,
     files: Vec<String>,
     content_hash: String,
+    /// The narrow-stream wrapper around `top`: the top for an FPGA.
+    fpga_top: String,
+    io_word_bits: u32,
 }
 
-/// The files of a generated unit, paths relative to the output directory, and its modules.
+/// [`softmax_files_io`] with the default 8-bit wrapper.
 pub fn softmax_files(unit: &SoftmaxUnit) -> Result<(Vec<GeneratedModule>, DirFiles)> {
-    let modules = emit_softmax(unit).map_err(|e| StaError::Tool(e.to_string()))?;
+    softmax_files_io(unit, DEFAULT_WORD_BITS)
+}
+
+/// The files of a generated unit with its `io_word_bits`-bit wrapper (the last module), paths relative to the output
+/// directory, and its modules.
+pub fn softmax_files_io(
+    unit: &SoftmaxUnit,
+    io_word_bits: u32,
+) -> Result<(Vec<GeneratedModule>, DirFiles)> {
+    let mut modules = emit_softmax(unit).map_err(|e| StaError::Tool(e.to_string()))?;
+    let wrapper = emit_stream_io(&softmax_io_spec(unit, io_word_bits))
+        .map_err(|e| StaError::Tool(e.to_string()))?;
+    let fpga_top = wrapper.name.clone();
+    modules.push(wrapper);
     let rel: Vec<String> = modules
         .iter()
         .map(|m| format!("rtl/{}.v", m.name))
@@ -108,6 +131,7 @@ pub fn softmax_files(unit: &SoftmaxUnit) -> Result<(Vec<GeneratedModule>, DirFil
             .collect::<String>()
             .into_bytes(),
     ));
+    files.extend(softmax_testbench(unit, &fpga_top, io_word_bits, &rel)?);
     let manifest = Manifest {
         top: unit.module_name(),
         generator: GENERATOR,
@@ -122,6 +146,8 @@ pub fn softmax_files(unit: &SoftmaxUnit) -> Result<(Vec<GeneratedModule>, DirFil
         modules: modules.iter().map(|m| m.name.clone()).collect(),
         files: rel,
         content_hash: unit.content_hash(),
+        fpga_top,
+        io_word_bits,
     };
     let mut json = serde_json::to_string_pretty(&manifest)
         .map_err(|e| StaError::Tool(format!("cannot serialise the manifest: {e}")))?;
@@ -130,9 +156,19 @@ pub fn softmax_files(unit: &SoftmaxUnit) -> Result<(Vec<GeneratedModule>, DirFil
     Ok((modules, files))
 }
 
-/// Writes the unit into the new directory `out`; returns the Verilog sources in dependency order.
+/// [`write_softmax_io`] with the default 8-bit wrapper.
 pub fn write_softmax(unit: &SoftmaxUnit, out: &Path, force: bool) -> Result<Vec<PathBuf>> {
-    let (modules, files) = softmax_files(unit)?;
+    write_softmax_io(unit, DEFAULT_WORD_BITS, out, force)
+}
+
+/// Writes the unit into the new directory `out`; returns the Verilog sources in dependency order (the wrapper last).
+pub fn write_softmax_io(
+    unit: &SoftmaxUnit,
+    io_word_bits: u32,
+    out: &Path,
+    force: bool,
+) -> Result<Vec<PathBuf>> {
+    let (modules, files) = softmax_files_io(unit, io_word_bits)?;
     write_dir_atomically(out, &files, force)?;
     Ok(modules
         .iter()
@@ -143,16 +179,18 @@ pub fn write_softmax(unit: &SoftmaxUnit, out: &Path, force: bool) -> Result<Vec<
 /// `sta softmax generate`.
 pub fn run_generate(args: &GenerateArgs) -> Result<()> {
     let (_, unit) = args.unit.resolve()?;
+    let io_word_bits = args.io.resolve(None)?;
     check_overwrite(&args.out, args.force)?;
-    let sources = write_softmax(&unit, &args.out, args.force)?;
+    let sources = write_softmax_io(&unit, io_word_bits, &args.out, args.force)?;
     println!(
-        "generated {} ({} modules, score ring {} x {} bits, e ring {} x {} bits) in {}",
+        "generated {} ({} modules, score ring {} x {} bits, e ring {} x {} bits; FPGA top {}) in {}",
         unit.module_name(),
         sources.len(),
         unit.score_words(),
         unit.lanes * 8,
         unit.e_words(),
         unit.lanes * unit.e_bits() as usize,
+        stream_io_module_name(&unit.module_name(), io_word_bits),
         args.out.display()
     );
     Ok(())

@@ -1,0 +1,256 @@
+{{ header }}
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+/*
+ * Narrow-stream I/O wrapper of {{ inner }}:
+ * the design behind one W-bit valid/ready word stream in and one out, so that its {{ in_bits }} input and {{ out_bits }} output
+ * payload bits fit the pins of an FPGA package (docs/stream-io.md).
+ *
+ * Input: one beat of the inner design is the concatenation of (first field at bit 0)
+{%- for f in in_fields %}
+ *   [{{ f.lo }} +: {{ f.bits }}] {{ f.name }}
+{%- endfor %}
+ * sent as K_IN = {{ k_in }} word{% if k_in > 1 %}s{% endif %}, word k = beat bits [k*W +: W].{% if !in_pad_note.is_empty() %}
+ * {{ in_pad_note }}{% endif %}
+ * The assembled beat is offered on {{ in_valid_list }}.
+ * Output: one beat of the inner design
+{%- for f in out_fields %}
+ *   [{{ f.lo }} +: {{ f.bits }}] {{ f.name }}
+{%- endfor %}
+ * leaves as K_OUT = {{ k_out }} word{% if k_out > 1 %}s{% endif %} the same way.{% if !out_pad_note.is_empty() %}
+ * {{ out_pad_note }}{% endif %}
+ * m_tlast marks the last word of each output beat (framing only: the inner design's own last flag is in the payload).
+ *
+ * Throughput: one word per cycle each way, so one input beat per K_IN cycles and one output beat per K_OUT cycles:
+ * with one output beat per input beat, one beat per max(K_IN, K_OUT) = {{ k_max }} cycle{% if k_max > 1 %}s{% endif %}, as long as the inner design
+ * keeps up and the host sends and takes a word every cycle. The deserializer takes the next beat's first word in the
+ * cycle it hands a full beat over, and the serializer loads the next beat in the cycle it sends the last word.
+ * Latency: a beat is offered to the inner design two clock edges after its last word is accepted; an output beat's
+ * first word is on m_tdata right after the clock edge at which the inner design gives the beat.
+ *
+ * Timing: every port is a register. s_tdata/s_tvalid are captured in registers (a head word and a skid word, so that
+ * s_tready can be a register too); m_tdata, m_tvalid and m_tlast are register outputs. The inner design's ready comes
+ * from a register (a one-beat holding buffer behind the serializer), so m_tready only reaches the serializer: there is
+ * no combinational path from m_tready to s_tready or into the inner design.
+ */
+module {{ name }} #
+(
+    // Word width in bits (8, 16 or 32); the payload layout above is computed for {{ word_bits }}: regenerate for another
+    parameter W = {{ word_bits }}
+)
+(
+    input  wire          clk,
+    input  wire          rst,
+
+    /*
+     * Input words: K_IN = {{ k_in }} per beat of the inner design
+     */
+    input  wire [W-1:0]  s_tdata,
+    input  wire          s_tvalid,
+    output wire          s_tready,
+
+    /*
+     * Output words: K_OUT = {{ k_out }} per beat of the inner design, m_tlast on the last
+     */
+    output wire [W-1:0]  m_tdata,
+    output wire          m_tlast,
+    output wire          m_tvalid,
+    input  wire          m_tready,
+
+    /*
+     * Status
+     */
+    output wire          err           // {{ err_comment }}
+);
+
+localparam IN_BITS = {{ in_bits }};       // input payload bits
+localparam K_IN = {{ k_in }};          // words per input beat, ceil(IN_BITS / W)
+localparam OUT_BITS = {{ out_bits }};      // output payload bits
+localparam K_OUT = {{ k_out }};         // words per output beat, ceil(OUT_BITS / W)
+
+// bail out on hand edits: the payload layout was computed for exactly this word width
+initial begin
+    if (W != {{ word_bits }}) begin
+        $error("Error: W must be {{ word_bits }}: regenerate with --io-width for another word width (instance %m)");
+        $finish;
+    end
+end
+
+/*
+ * Input words: the head word waits for the deserializer; a word that arrives while the head cannot move on is
+ * parked in the skid register. s_tready is high exactly when the skid register is free, so it can be registered.
+ */
+reg  [W-1:0]          word_data;
+reg                   word_valid;
+reg  [W-1:0]          skid_data;
+reg                   skid_valid;
+reg                   s_ready_reg;
+wire                  word_take;        // the deserializer takes the head word this cycle
+
+wire s_fire = s_tvalid && s_ready_reg;
+wire head_moves = !word_valid || word_take;
+wire skid_next = !head_moves && (skid_valid || s_fire);
+
+assign s_tready = s_ready_reg;
+
+always @(posedge clk) begin
+    if (s_ready_reg) begin
+        skid_data <= s_tdata;
+    end
+    if (head_moves) begin
+        word_data <= skid_valid ? skid_data : s_tdata;
+    end
+    if (rst) begin
+        word_valid <= 1'b0;
+        skid_valid <= 1'b0;
+        s_ready_reg <= 1'b0;
+    end else begin
+        word_valid <= head_moves ? (skid_valid || s_fire) : 1'b1;
+        skid_valid <= skid_next;
+        s_ready_reg <= !skid_next;
+    end
+end
+
+/*
+ * Deserializer: words shift in from the top, so after K_IN words word 0 sits at bit 0. A full beat is offered to the
+ * inner design; the cycle it is taken, the next beat's first word may already shift in.
+ */
+reg  [K_IN*W-1:0]     des_data;
+reg                   des_full;
+wire [{{ in_ready_count - 1 }}:0]            in_ready;         // the inner design's input readys
+wire                  in_fire = des_full && (&in_ready);
+{%- if k_in > 1 %}
+reg  [{{ in_count_bits - 1 }}:0]            des_cnt;          // words of the beat shifted in so far
+wire                  des_done = des_cnt == {{ in_last }};
+{%- else %}
+wire                  des_done = 1'b1;  // every word is a whole beat
+{%- endif %}
+wire [IN_BITS-1:0]    in_beat = des_data[IN_BITS-1:0];
+
+assign word_take = word_valid && (!des_full || in_fire);
+
+always @(posedge clk) begin
+    if (word_take) begin
+{%- if k_in > 1 %}
+        des_data <= {word_data, des_data[K_IN*W-1:W]};
+{%- else %}
+        des_data <= word_data;
+{%- endif %}
+    end
+    if (rst) begin
+{%- if k_in > 1 %}
+        des_cnt <= {{ in_count_bits }}'d0;
+{%- endif %}
+        des_full <= 1'b0;
+    end else begin
+{%- if k_in > 1 %}
+        if (word_take) begin
+            des_cnt <= des_done ? {{ in_count_bits }}'d0 : des_cnt + 1'b1;
+        end
+{%- endif %}
+        if (word_take && des_done) begin
+            des_full <= 1'b1;
+        end else if (in_fire) begin
+            des_full <= 1'b0;
+        end
+    end
+end
+
+/*
+ * Output: the serializer sends its beat from the low W bits and shifts; a beat the inner design gives while the
+ * serializer is busy waits in the holding register, whose emptiness is the inner design's ready.
+ */
+wire [OUT_BITS-1:0]   out_beat;
+wire                  out_valid;
+reg  [OUT_BITS-1:0]   hold_data;
+reg                   hold_valid;
+reg  [K_OUT*W-1:0]    ser_data;
+reg                   ser_valid;
+{%- if k_out > 1 %}
+reg                   ser_last;
+reg  [{{ out_count_bits - 1 }}:0]            ser_cnt;          // index of the word on m_tdata
+{%- endif %}
+
+wire out_ready = !hold_valid;
+wire out_fire = out_valid && out_ready;
+wire m_fire = ser_valid && m_tready;
+{%- if k_out > 1 %}
+wire ser_free = !ser_valid || (m_fire && ser_last);
+{%- else %}
+wire ser_free = !ser_valid || m_fire;
+{%- endif %}
+
+assign m_tdata = ser_data[W-1:0];
+assign m_tvalid = ser_valid;
+{%- if k_out > 1 %}
+assign m_tlast = ser_last;
+{%- else %}
+assign m_tlast = 1'b1;              // every output beat is one word
+{%- endif %}
+
+always @(posedge clk) begin
+    if (out_ready) begin
+        hold_data <= out_beat;
+    end
+    if (ser_free) begin
+        ser_data <= {{ ser_load }};
+{%- if k_out > 1 %}
+    end else if (m_fire) begin
+        ser_data <= ser_data >> W;
+{%- endif %}
+    end
+    if (rst) begin
+        ser_valid <= 1'b0;
+        hold_valid <= 1'b0;
+{%- if k_out > 1 %}
+        ser_last <= 1'b0;
+        ser_cnt <= {{ out_count_bits }}'d0;
+{%- endif %}
+    end else if (ser_free) begin
+        // a waiting beat first; else the inner design's beat of this cycle, if any (it cannot give one while one waits)
+        ser_valid <= hold_valid || out_fire;
+        hold_valid <= 1'b0;
+{%- if k_out > 1 %}
+        ser_last <= 1'b0;
+        ser_cnt <= {{ out_count_bits }}'d0;
+    end else begin
+        if (m_fire) begin
+            ser_last <= ser_cnt == {{ out_last_but_one }};
+            ser_cnt <= ser_cnt + 1'b1;
+        end
+{%- else %}
+    end else begin
+{%- endif %}
+        if (out_fire) begin
+            hold_valid <= 1'b1;
+        end
+    end
+end
+
+/*
+ * The inner design
+ */
+{%- for d in declarations %}
+{{ d }}
+{%- endfor %}
+
+{{ inner }} inner (
+{%- for c in connections %}
+    {{ c }}{% if !loop.last %},{% endif %}
+{%- endfor %}
+);
+{%- if !err_source %}
+
+assign err = 1'b0;
+{%- endif %}
+{%- if !unused.is_empty() %}
+
+// unused: {{ unused_reason }}
+wire _unused = &{1'b0, {{ unused|join(", ") }}};
+{%- endif %}
+
+endmodule
+
+`resetall
