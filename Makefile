@@ -16,6 +16,7 @@ all: build
 
 tools:
 	./scripts/install-tools.sh
+	./scripts/install-fpga.sh
 	./scripts/install-minilm.sh
 
 build:

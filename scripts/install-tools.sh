@@ -10,6 +10,9 @@ command -v yosys >/dev/null 2>&1 || need+=(yosys)
 # Verilator's generated C++ needs a compiler and make
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+# the FPGA tools (scripts/install-fpga.sh) live in a Python virtual environment
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 
 if [ ${#need[@]} -eq 0 ]; then
     echo "tools present: $(verilator --version | sed -n 1p); $(yosys -V | sed -n 1p)"

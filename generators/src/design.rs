@@ -109,6 +109,7 @@ pub fn pe_array_files_io(
     };
     let json = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
     files.push((PathBuf::from(MANIFEST), json.into_bytes()));
+    crate::fpga::add_project_files(&mut files)?;
     Ok((design, files))
 }
 

@@ -299,7 +299,7 @@ fn synthesise_point(args: &SweepArgs, shape: &ArrayShape, dir: &Path) -> Result<
 }
 
 fn is_does_not_fit(e: &StaError) -> bool {
-    e.to_string().contains("does not fit")
+    e.to_string().starts_with(crate::fpga::synth::DOES_NOT_FIT)
 }
 
 fn blank_row(shape: &ArrayShape, status: &str, note: String) -> SweepRow {

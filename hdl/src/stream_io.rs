@@ -163,10 +163,8 @@ struct StreamIoTemplate<'a> {
     out_fields: Vec<FieldLine>,
     in_valid_list: String,
     in_ready_count: usize,
-    in_count_bits: u32,
-    in_last: String,
     out_count_bits: u32,
-    out_last_but_one: String,
+    out_first_left: String,
     ser_load: String,
     err_comment: &'a str,
     err_source: bool,
@@ -294,7 +292,8 @@ pub fn emit_stream_io(spec: &StreamIoSpec) -> Result<GeneratedModule, StreamIoRt
     if !spec.unused_outputs.is_empty() {
         reasons.push(spec.unused_reason.to_string());
     }
-    // with several words per beat the pad bits shift on through des_data; with one they go nowhere
+    // with several words per beat des_data has no pad bits (the last slot keeps only the beat's bits); with one word
+    // per beat the pad bits of des_data go nowhere
     if k_in == 1 && in_pad > 0 {
         unused.push(format!("des_data[W-1:{in_bits}]"));
         reasons.push("the pad bits of the input word (ignored)".to_string());
@@ -304,7 +303,6 @@ pub fn emit_stream_io(spec: &StreamIoSpec) -> Result<GeneratedModule, StreamIoRt
     } else {
         "hold_valid ? hold_data : out_beat".to_string()
     };
-    let in_count_bits = clog2(k_in).max(1);
     let out_count_bits = clog2(k_out).max(1);
     let header = standard_header(&name, &spec.header_lines);
     let err_comment = match spec.err {
@@ -330,10 +328,8 @@ pub fn emit_stream_io(spec: &StreamIoSpec) -> Result<GeneratedModule, StreamIoRt
             many => format!("{} together", many.join(" and ")),
         },
         in_ready_count: spec.in_ready.len(),
-        in_count_bits,
-        in_last: format!("{in_count_bits}'d{}", k_in - 1),
         out_count_bits,
-        out_last_but_one: format!("{out_count_bits}'d{}", k_out.saturating_sub(2)),
+        out_first_left: format!("{out_count_bits}'d{}", k_out.saturating_sub(1)),
         ser_load,
         err_comment: &err_comment,
         err_source: spec.err.is_some(),

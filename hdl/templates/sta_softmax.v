@@ -127,6 +127,8 @@ reg signed [7:0] a_beat_max;
 integer ia;
 always @* begin
     a_beat_max = (a_cnt == {ACW{1'b0}}) ? -8'sd128 : a_max;
+    // the loop variable is assigned on every path, or synth_ecp5 / synth_ice40 (-latches error) see a latch
+    ia = 0;
     if (a_store) begin
         for (ia = 0; ia < P; ia = ia + 1) begin
             if (a_mask[ia] && $signed(s_tdata[ia*8 +: 8]) > a_beat_max) begin

@@ -114,53 +114,73 @@ always @(posedge clk) begin
 end
 
 /*
- * Deserializer: words shift in from the top, so after K_IN words word 0 sits at bit 0. A full beat is offered to the
- * inner design; the cycle it is taken, the next beat's first word may already shift in.
+ * Deserializer: the head word is written into its slot of the beat register (word k to bits [k*W +: W]), the slot
+ * chosen by a one-hot pointer, so no flip-flop of the beat depends on more than the head word and its own slot's
+ * enable. A full beat is offered to the inner design; the cycle it is taken, the next beat's first word may already
+ * go into slot 0. Slots 1 and up are only written while the beat is incomplete (des_full low), so their enables
+ * depend on registers only; only slot 0 (W flip-flops) and the pointer wait for the inner design's ready.
  */
+{%- if k_in > 1 %}
+reg  [IN_BITS-1:0]    des_data;
+{%- else %}
 reg  [K_IN*W-1:0]     des_data;
+{%- endif %}
 reg                   des_full;
 wire [{{ in_ready_count - 1 }}:0]            in_ready;         // the inner design's input readys
 wire                  in_fire = des_full && (&in_ready);
-{%- if k_in > 1 %}
-reg  [{{ in_count_bits - 1 }}:0]            des_cnt;          // words of the beat shifted in so far
-wire                  des_done = des_cnt == {{ in_last }};
-{%- else %}
-wire                  des_done = 1'b1;  // every word is a whole beat
-{%- endif %}
 wire [IN_BITS-1:0]    in_beat = des_data[IN_BITS-1:0];
 
 assign word_take = word_valid && (!des_full || in_fire);
+{%- if k_in > 1 %}
+
+reg  [K_IN-1:0]       des_slot;         // one-hot: the slot of the head word
+wire [K_IN-1:0]       des_wr = {des_slot[K_IN-1:1] & {(K_IN-1){word_valid}}, des_slot[0] && word_take};
+integer               k;
 
 always @(posedge clk) begin
-    if (word_take) begin
-{%- if k_in > 1 %}
-        des_data <= {word_data, des_data[K_IN*W-1:W]};
-{%- else %}
-        des_data <= word_data;
-{%- endif %}
+    for (k = 0; k < K_IN - 1; k = k + 1) begin
+        if (des_wr[k]) begin
+            des_data[k*W +: W] <= word_data;
+        end
+    end
+    if (des_wr[K_IN-1]) begin
+        des_data[IN_BITS-1:(K_IN-1)*W] <= word_data[IN_BITS-(K_IN-1)*W-1:0];
     end
     if (rst) begin
-{%- if k_in > 1 %}
-        des_cnt <= {{ in_count_bits }}'d0;
-{%- endif %}
+        des_slot <= {{ k_in }}'d1;
         des_full <= 1'b0;
     end else begin
-{%- if k_in > 1 %}
         if (word_take) begin
-            des_cnt <= des_done ? {{ in_count_bits }}'d0 : des_cnt + 1'b1;
+            des_slot <= {des_slot[K_IN-2:0], des_slot[K_IN-1]};
         end
-{%- endif %}
-        if (word_take && des_done) begin
+        if (des_wr[K_IN-1]) begin
             des_full <= 1'b1;
         end else if (in_fire) begin
             des_full <= 1'b0;
         end
     end
 end
+{%- else %}
+
+always @(posedge clk) begin
+    if (word_take) begin
+        des_data <= word_data;
+    end
+    if (rst) begin
+        des_full <= 1'b0;
+    end else if (word_take) begin
+        des_full <= 1'b1;           // every word is a whole beat
+    end else if (in_fire) begin
+        des_full <= 1'b0;
+    end
+end
+{%- endif %}
 
 /*
  * Output: the serializer sends its beat from the low W bits and shifts; a beat the inner design gives while the
  * serializer is busy waits in the holding register, whose emptiness is the inner design's ready.
+ * m_tready only gates the serializer's enable (ser_move); whether that move loads a new beat or shifts is the register
+ * ser_reload, set one cycle ahead from a down-counter of the words left, so m_tready passes through one LUT.
  */
 wire [OUT_BITS-1:0]   out_beat;
 wire                  out_valid;
@@ -169,17 +189,18 @@ reg                   hold_valid;
 reg  [K_OUT*W-1:0]    ser_data;
 reg                   ser_valid;
 {%- if k_out > 1 %}
-reg                   ser_last;
-reg  [{{ out_count_bits - 1 }}:0]            ser_cnt;          // index of the word on m_tdata
+reg                   ser_last;         // the word on m_tdata is the last of its beat
+reg                   ser_reload;       // !ser_valid || ser_last: the next move loads a beat
+reg  [{{ out_count_bits - 1 }}:0]            ser_left;         // words of the beat after the one on m_tdata
 {%- endif %}
 
 wire out_ready = !hold_valid;
 wire out_fire = out_valid && out_ready;
-wire m_fire = ser_valid && m_tready;
+wire ser_move = !ser_valid || m_tready;  // the word on m_tdata is taken, or there is none
 {%- if k_out > 1 %}
-wire ser_free = !ser_valid || (m_fire && ser_last);
+wire ser_free = ser_move && ser_reload;
 {%- else %}
-wire ser_free = !ser_valid || m_fire;
+wire ser_free = ser_move;
 {%- endif %}
 
 assign m_tdata = ser_data[W-1:0];
@@ -194,11 +215,15 @@ always @(posedge clk) begin
     if (out_ready) begin
         hold_data <= out_beat;
     end
-    if (ser_free) begin
-        ser_data <= {{ ser_load }};
+    if (ser_move) begin
 {%- if k_out > 1 %}
-    end else if (m_fire) begin
-        ser_data <= ser_data >> W;
+        if (ser_reload) begin
+            ser_data <= {{ ser_load }};
+        end else begin
+            ser_data <= ser_data >> W;
+        end
+{%- else %}
+        ser_data <= {{ ser_load }};
 {%- endif %}
     end
     if (rst) begin
@@ -206,24 +231,34 @@ always @(posedge clk) begin
         hold_valid <= 1'b0;
 {%- if k_out > 1 %}
         ser_last <= 1'b0;
-        ser_cnt <= {{ out_count_bits }}'d0;
+        ser_reload <= 1'b1;
+        ser_left <= {{ out_count_bits }}'d0;
 {%- endif %}
-    end else if (ser_free) begin
-        // a waiting beat first; else the inner design's beat of this cycle, if any (it cannot give one while one waits)
-        ser_valid <= hold_valid || out_fire;
-        hold_valid <= 1'b0;
-{%- if k_out > 1 %}
-        ser_last <= 1'b0;
-        ser_cnt <= {{ out_count_bits }}'d0;
     end else begin
-        if (m_fire) begin
-            ser_last <= ser_cnt == {{ out_last_but_one }};
-            ser_cnt <= ser_cnt + 1'b1;
+{%- if k_out > 1 %}
+        if (ser_move) begin
+            if (ser_reload) begin
+                // a waiting beat first; else the inner design's beat of this cycle, if any
+                ser_valid <= hold_valid || out_fire;
+                ser_reload <= !(hold_valid || out_fire);
+                ser_last <= 1'b0;
+                ser_left <= {{ out_first_left }};
+            end else begin
+                ser_last <= ser_left == {{ out_count_bits }}'d1;
+                ser_reload <= ser_left == {{ out_count_bits }}'d1;
+                ser_left <= ser_left - 1'b1;
+            end
         end
 {%- else %}
-    end else begin
+        if (ser_move) begin
+            // a waiting beat first; else the inner design's beat of this cycle, if any
+            ser_valid <= hold_valid || out_fire;
+        end
 {%- endif %}
-        if (out_fire) begin
+        // (the inner design cannot give a beat while one waits)
+        if (ser_free) begin
+            hold_valid <= 1'b0;
+        end else if (out_fire) begin
             hold_valid <= 1'b1;
         end
     end

@@ -52,6 +52,9 @@ pub struct DesignInfo {
     pub top: String,
     /// Verilog files relative to the directory, in dependency order (the wrapper, if any, last).
     pub files: Vec<String>,
+    /// Simulation models of vendor primitives (`sim_models` in the manifest, `--dsp ecp5`): compiled before
+    /// `files` for lint and simulation, never synthesised.
+    pub sim_models: Vec<String>,
     /// The narrow-stream wrapper module that fits a real package (`fpga_top` in the manifest).
     pub fpga_top: Option<String>,
     /// The wrapper's stream width W (`io_word_bits`).
@@ -207,6 +210,15 @@ impl DesignInfo {
             kind,
             top,
             files,
+            sim_models: value
+                .get("sim_models")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
             fpga_top: string_field(&value, "fpga_top"),
             io_word_bits,
             tb_sources: Vec::new(),
@@ -258,6 +270,7 @@ impl DesignInfo {
                     kind: DesignKind::LutUnit,
                     top,
                     files: vec![file],
+                    sim_models: Vec::new(),
                     fpga_top: None,
                     io_word_bits: None,
                     tb_sources: Vec::new(),

@@ -109,6 +109,8 @@ struct Makefile<'a> {
     top: &'a str,
     fpga_top: &'a str,
     sources: String,
+    /// Simulation models to compile before the sources when linting (vendor primitives).
+    sim_models: String,
     target_names: String,
     default_target: &'a str,
     pins: String,
@@ -125,6 +127,7 @@ struct CoreFile<'a> {
     export_name: String,
     description: String,
     files: &'a [String],
+    sim_models: &'a [String],
     tb_files: Vec<TbFile>,
     expected_words: Option<usize>,
     sim_options: &'a str,
@@ -188,6 +191,7 @@ fn core_file(design: &DesignInfo) -> Result<Vec<u8>> {
                 design.top
             ),
             files: &design.files,
+            sim_models: &design.sim_models,
             tb_files: tb_files(design),
             expected_words: design.tb_expected_words,
             sim_options: "--x-assign unique, --x-initial unique, -Wno-fatal",
@@ -238,6 +242,7 @@ pub fn project_files(design: &DesignInfo) -> Result<ProjectFiles> {
         top: &design.top,
         fpga_top: top,
         sources: design.files.join(" "),
+        sim_models: design.sim_models.join(" "),
         target_names: TARGETS.iter().map(|t| t.name).collect::<Vec<_>>().join(" "),
         default_target: DEFAULT_TARGET,
         pins,
@@ -282,6 +287,7 @@ mod tests {
             } else {
                 vec!["rtl/pe.v".into(), "rtl/arr.v".into()]
             },
+            sim_models: Vec::new(),
             fpga_top: wrapper.then(|| "arr_io8".to_string()),
             io_word_bits: wrapper.then_some(8),
             tb_sources: if wrapper {

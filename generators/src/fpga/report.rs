@@ -269,24 +269,27 @@ pub fn critical_path(report: &NextpnrReport) -> Option<CriticalPath> {
             0.0
         }
     };
+    let levels = match logic_levels {
+        1 => "1 logic level".to_string(),
+        n => format!("{n} logic levels"),
+    };
     let limited_by = if routing >= logic {
         format!(
-            "routing: {:.2} of {:.2} ns ({:.0} %) is wire delay over {} logic levels{}",
+            "routing: {:.2} of {:.2} ns ({:.0} %) is wire delay over {}{}",
             routing,
             total_ns,
             share(routing),
-            logic_levels,
+            levels,
             longest
                 .map(|s| format!("; the longest net alone takes {:.2} ns", s.delay))
                 .unwrap_or_default()
         )
     } else {
         format!(
-            "logic: {:.2} of {:.2} ns ({:.0} %) is spent in {} logic levels",
+            "logic: {:.2} of {:.2} ns ({:.0} %) is spent in {levels}",
             logic,
             total_ns,
             share(logic),
-            logic_levels
         )
     };
     Some(CriticalPath {

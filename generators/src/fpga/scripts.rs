@@ -65,6 +65,9 @@ struct SynthScript<'a> {
     top: &'a str,
     files: &'a [String],
     synth_command: &'a str,
+    /// Blackbox models of the family's vendor primitives, read before `hierarchy -check` so that a design which
+    /// instantiates them (`sta generate --dsp ecp5`: MULT18X18D) passes the check; empty when there are none.
+    vendor_cells: &'a str,
     build: String,
 }
 
@@ -78,6 +81,10 @@ pub fn yosys_script(target: &Target, top: &str, files: &[String]) -> Result<Stri
             top,
             files,
             synth_command: target.synth_command,
+            vendor_cells: match target.family {
+                Family::Ecp5 => "+/ecp5/cells_bb.v",
+                _ => "",
+            },
             build: build_dir(target),
         },
         "the Yosys script",

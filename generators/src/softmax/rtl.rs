@@ -153,6 +153,7 @@ pub fn softmax_files_io(
         .map_err(|e| StaError::Tool(format!("cannot serialise the manifest: {e}")))?;
     json.push('\n');
     files.push((PathBuf::from("manifest.json"), json.into_bytes()));
+    crate::fpga::add_project_files(&mut files)?;
     Ok((modules, files))
 }
 
