@@ -4,13 +4,15 @@
 #                Yosys checks, Verilator sweeps of the PE array, LUT units and softmax unit
 #   make bench   benchmarks: PE array (generation, simulation speed, utilisation -> docs/benchmarks.json),
 #                LUT search vs the GQA-LUT reference, LUT area (INT8 vs 32-bit units, Yosys)
+#   make bench-fpga  FPGA benchmarks (about 40 minutes): 8x8 2:8 on ECP5-85k out of context and behind its
+#                stream wrapper, the largest 2:8 array that fits, the N:M x size sweep -> $(OUT)/bench-fpga
 #   make lint    Rust formatting and clippy
 
 CARGO ?= cargo
 STA := target/release/sta
 OUT ?= out
 
-.PHONY: all tools build demo test bench lint clean
+.PHONY: all tools build demo test bench bench-fpga lint clean
 
 all: build
 
@@ -38,6 +40,17 @@ bench: tools build
 	$(STA) lut search --function exp --entries 8 --out $(OUT)/bench/exp8.json --force
 	$(CARGO) run --release -p sta-generators --example lut_area -- $(OUT)/bench/gelu8.json $(OUT)/bench/exp8.json
 	$(STA) softmax accuracy
+
+FPGA_OUT ?= $(OUT)/bench-fpga
+
+bench-fpga: tools build
+	mkdir -p $(FPGA_OUT)
+	$(STA) generate --n 2 --m 8 --rows 8 --cols 8 --dsp ecp5 --out $(FPGA_OUT)/a88 --force
+	$(STA) synth --design $(FPGA_OUT)/a88 --target ecp5-85k --io ooc --out $(FPGA_OUT)/a88-ooc --force
+	$(STA) synth --design $(FPGA_OUT)/a88 --target ecp5-85k --io stream --out $(FPGA_OUT)/a88-stream --force
+	$(STA) generate --n 2 --m 8 --rows 6 --cols 13 --dsp ecp5 --out $(FPGA_OUT)/a613 --force
+	$(STA) synth --design $(FPGA_OUT)/a613 --target ecp5-85k --io ooc --out $(FPGA_OUT)/a613-ooc --force
+	$(STA) sweep --n-m 1:8,2:8,4:8,8:8 --sizes 4x4,8x8,16x16 --target ecp5-85k --jobs 2 --out $(FPGA_OUT)/sweep
 
 lint:
 	$(CARGO) fmt --all -- --check
