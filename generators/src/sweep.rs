@@ -154,7 +154,7 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(shape) = shapes.get(i) else { break };
-                let row = run_point(args, shape);
+                let row = run_point(args, target, shape);
                 let k = done.fetch_add(1, Ordering::SeqCst) + 1;
                 eprintln!("[{k}/{total}] {}", row_line(&row));
                 rows.lock().expect("no worker panics").push(row);
@@ -251,8 +251,28 @@ fn prepare_dir(out: &Path, identity: &SweepIdentity) -> Result<()> {
     write_file_atomically(&file, json.as_bytes(), false)
 }
 
+/// With `--dsp ecp5` every multiplier is one MULT18X18D, so R·C·N against the part's DSP blocks decides the fit
+/// before any synthesis (Yosys alone takes minutes on an 8:8 16x16 array that could never fit).
+fn dsp_overflow(target: &Target, shape: &ArrayShape) -> Option<String> {
+    if shape.dsp != DspMapping::Ecp5 {
+        return None;
+    }
+    let available = target.available("MULT18X18D")?;
+    let needed = (shape.rows * shape.cols * shape.n) as u64;
+    (needed > available).then(|| {
+        format!(
+            "{} {}: MULT18X18D {needed} needed of {available} (+{}, {} %): with --dsp ecp5 every multiplier is one \
+             DSP block (R·C·N), decided without synthesis",
+            crate::fpga::synth::DOES_NOT_FIT,
+            target.name,
+            needed - available,
+            100 * needed / available
+        )
+    })
+}
+
 /// Generates and synthesises one point, or reads its earlier result.
-fn run_point(args: &SweepArgs, shape: &ArrayShape) -> SweepRow {
+fn run_point(args: &SweepArgs, target: &Target, shape: &ArrayShape) -> SweepRow {
     let dir = args
         .out
         .join("points")
@@ -265,7 +285,10 @@ fn run_point(args: &SweepArgs, shape: &ArrayShape) -> SweepRow {
         return row;
     }
     let started = Instant::now();
-    let outcome = synthesise_point(args, shape, &dir);
+    let outcome = match dsp_overflow(target, shape) {
+        Some(message) => Err(StaError::Usage(message)),
+        None => synthesise_point(args, shape, &dir),
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let row = match outcome {
         Ok(summary) => row_from_summary(shape, &summary),
@@ -441,7 +464,7 @@ fn markdown(target: &str, rows: &[SweepRow]) -> String {
         let star = if front.contains(&r.id()) { " ★" } else { "" };
         let status = match r.status.as_str() {
             "ok" => "placed".to_string(),
-            _ => format!("{}: {}", r.status, r.note),
+            _ => format!("{}: {}", r.status, short_note(&r.note)),
         };
         let _ = writeln!(
             md,
@@ -462,6 +485,23 @@ fn markdown(target: &str, rows: &[SweepRow]) -> String {
         );
     }
     md
+}
+
+/// The reason without the where-to-look tail (the full text stays in the CSV and JSON).
+fn short_note(note: &str) -> &str {
+    let note = note
+        .strip_prefix(crate::fpga::synth::DOES_NOT_FIT)
+        .unwrap_or(note);
+    let end = [
+        " (Yosys cell counts",
+        "; partial results",
+        ": with --dsp ecp5",
+    ]
+    .iter()
+    .filter_map(|cut| note.find(cut))
+    .min()
+    .unwrap_or(note.len());
+    note[..end].trim()
 }
 
 /// Ids of the placed points that no other placed point beats on both LUTs (fewer or equal) and sparse GOPS (more).
@@ -606,6 +646,31 @@ mod tests {
         let svg = plot("ecp5-85k", &rows).unwrap();
         assert!(svg.contains("<svg") && svg.contains("2:8"));
         assert!(csv(&rows).lines().count() == 4);
+    }
+
+    #[test]
+    fn ecp5_dsp_overflow_is_decided_without_synthesis() {
+        let target = find_target("ecp5-85k").unwrap();
+        let fits = ArrayShape::new(2, 8, 6, 13, 32, 65536)
+            .unwrap()
+            .with_dsp(DspMapping::Ecp5);
+        assert_eq!(
+            dsp_overflow(target, &fits),
+            None,
+            "6x13x2 = 156 DSPs fit exactly"
+        );
+        let big = ArrayShape::new(2, 8, 8, 10, 32, 65536)
+            .unwrap()
+            .with_dsp(DspMapping::Ecp5);
+        let message = dsp_overflow(target, &big).unwrap();
+        assert!(message.contains("160 needed of 156 (+4"), "{message}");
+        assert!(is_does_not_fit(&StaError::Usage(message)));
+        let inferred = ArrayShape::new(2, 8, 8, 10, 32, 65536).unwrap();
+        assert_eq!(
+            dsp_overflow(target, &inferred),
+            None,
+            "inferred: Yosys decides"
+        );
     }
 
     #[test]
