@@ -4,7 +4,7 @@
 #                Yosys checks, Verilator sweeps of the PE array, LUT units and softmax unit
 #   make bench   benchmarks: PE array (generation, simulation speed, utilisation -> docs/benchmarks.json),
 #                LUT search vs the GQA-LUT reference, LUT area (INT8 vs 32-bit units, Yosys)
-#   make bench-fpga  FPGA benchmarks (about 40 minutes): 8x8 2:8 on ECP5-85k out of context and behind its
+#   make bench-fpga  FPGA benchmarks (40+ minutes; the full-DSP 6x13 routing depends on the seed): 8x8 2:8 on ECP5-85k out of context and behind its
 #                stream wrapper, the largest 2:8 array that fits, the N:M x size sweep -> $(OUT)/bench-fpga
 #   make lint    Rust formatting and clippy
 
