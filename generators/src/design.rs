@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sta_golden::pe_array::ArrayShape;
-use sta_hdl::emit::{config_hash, emit_pe_array, GeneratedDesign, GENERATOR};
+use sta_hdl::emit::{config_hash, emit_pe_array, GeneratedDesign, GeneratedModule, GENERATOR};
 use sta_hdl::stream_io::{emit_stream_io, pe_array_io_spec, DEFAULT_WORD_BITS};
 
 use crate::config::resolved_toml;
@@ -42,6 +42,26 @@ pub struct Manifest {
 /// Files of a design directory: (path relative to the directory, contents).
 pub type DesignFiles = Vec<(PathBuf, Vec<u8>)>;
 
+/// `<dir>/<module>.v` for each module, in order: the relative paths and the files.
+pub fn module_files(dir: &str, modules: &[GeneratedModule]) -> (Vec<String>, DesignFiles) {
+    let paths: Vec<String> = modules
+        .iter()
+        .map(|m| format!("{dir}/{}.v", m.name))
+        .collect();
+    let files = modules
+        .iter()
+        .zip(&paths)
+        .map(|(module, path)| (PathBuf::from(path), module.text.clone().into_bytes()))
+        .collect();
+    (paths, files)
+}
+
+/// `filelist.f`: the synthesis sources, one relative path per line.
+pub fn filelist_file(paths: &[String]) -> (PathBuf, Vec<u8>) {
+    let text: String = paths.iter().map(|p| format!("{p}\n")).collect();
+    (PathBuf::from(FILELIST), text.into_bytes())
+}
+
 /// [`pe_array_files_io`] with the default 8-bit wrapper.
 pub fn pe_array_files(shape: &ArrayShape) -> Result<(GeneratedDesign, DesignFiles)> {
     pe_array_files_io(shape, DEFAULT_WORD_BITS)
@@ -60,31 +80,10 @@ pub fn pe_array_files_io(
         emit_stream_io(&pe_array_io_spec(shape, io_word_bits)).map_err(|e| rtl_error(&e))?;
     let fpga_top = wrapper.name.clone();
     design.modules.push(wrapper);
-    let rtl: Vec<String> = design
-        .modules
-        .iter()
-        .map(|m| format!("{RTL_DIR}/{}.v", m.name))
-        .collect();
-    let mut files: DesignFiles = design
-        .modules
-        .iter()
-        .zip(&rtl)
-        .map(|(module, path)| (PathBuf::from(path), module.text.clone().into_bytes()))
-        .collect();
-    let sim_models: Vec<String> = design
-        .sim_models
-        .iter()
-        .map(|m| format!("{SIM_DIR}/{}.v", m.name))
-        .collect();
-    files.extend(
-        design
-            .sim_models
-            .iter()
-            .zip(&sim_models)
-            .map(|(model, path)| (PathBuf::from(path), model.text.clone().into_bytes())),
-    );
-    let filelist = rtl.iter().map(|p| format!("{p}\n")).collect::<String>();
-    files.push((PathBuf::from(FILELIST), filelist.into_bytes()));
+    let (rtl, mut files) = module_files(RTL_DIR, &design.modules);
+    let (sim_models, model_files) = module_files(SIM_DIR, &design.sim_models);
+    files.extend(model_files);
+    files.push(filelist_file(&rtl));
     files.push((
         PathBuf::from(RESOLVED_CONFIG),
         resolved_toml(shape, io_word_bits).into_bytes(),
@@ -132,14 +131,8 @@ pub fn write_pe_array_io(
 ) -> Result<(GeneratedDesign, Vec<PathBuf>)> {
     let (design, files) = pe_array_files_io(shape, io_word_bits)?;
     write_dir_atomically(dir, &files, force)?;
-    let models = design
-        .sim_models
-        .iter()
-        .map(|m| dir.join(SIM_DIR).join(format!("{}.v", m.name)));
-    let modules = design
-        .modules
-        .iter()
-        .map(|m| dir.join(RTL_DIR).join(format!("{}.v", m.name)));
-    let sources = models.chain(modules).collect();
+    let (models, _) = module_files(SIM_DIR, &design.sim_models);
+    let (modules, _) = module_files(RTL_DIR, &design.modules);
+    let sources = models.iter().chain(&modules).map(|p| dir.join(p)).collect();
     Ok((design, sources))
 }

@@ -14,6 +14,7 @@ use sta_hdl::stream_io::{
     emit_stream_io, softmax_io_spec, stream_io_module_name, DEFAULT_WORD_BITS,
 };
 
+use crate::design::{filelist_file, module_files, RTL_DIR};
 use crate::error::{Result, StaError};
 use crate::lut::rtl::{read_params, DirFiles};
 use crate::output::{check_overwrite, write_dir_atomically};
@@ -115,22 +116,8 @@ pub fn softmax_files_io(
         .map_err(|e| StaError::Tool(e.to_string()))?;
     let fpga_top = wrapper.name.clone();
     modules.push(wrapper);
-    let rel: Vec<String> = modules
-        .iter()
-        .map(|m| format!("rtl/{}.v", m.name))
-        .collect();
-    let mut files: DirFiles = modules
-        .iter()
-        .zip(&rel)
-        .map(|(m, r)| (PathBuf::from(r), m.text.clone().into_bytes()))
-        .collect();
-    files.push((
-        PathBuf::from("filelist.f"),
-        rel.iter()
-            .map(|r| format!("{r}\n"))
-            .collect::<String>()
-            .into_bytes(),
-    ));
+    let (rel, mut files) = module_files(RTL_DIR, &modules);
+    files.push(filelist_file(&rel));
     files.extend(softmax_testbench(unit, &fpga_top, io_word_bits, &rel)?);
     let manifest = Manifest {
         top: unit.module_name(),
@@ -171,10 +158,8 @@ pub fn write_softmax_io(
 ) -> Result<Vec<PathBuf>> {
     let (modules, files) = softmax_files_io(unit, io_word_bits)?;
     write_dir_atomically(out, &files, force)?;
-    Ok(modules
-        .iter()
-        .map(|m| out.join("rtl").join(format!("{}.v", m.name)))
-        .collect())
+    let (paths, _) = module_files(RTL_DIR, &modules);
+    Ok(paths.iter().map(|p| out.join(p)).collect())
 }
 
 /// `sta softmax generate`.
