@@ -4,6 +4,7 @@
 //! (the contract is `../shared/docs/numerics.md`, extended in `docs/numerics.md`). The RTL generators, the
 //! Verilator harnesses, the CLI and the reports all call into this crate.
 
+pub mod encoder;
 mod error;
 pub mod functions;
 pub mod gemm;

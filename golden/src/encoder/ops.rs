@@ -1,0 +1,257 @@
+//! The integer primitives of the encoder (docs/numerics.md "Integer-only encoder"), each a plain function on
+//! explicit widths. The interpreter ([`super::run`]) composes them; the RTL of the accelerator must match each.
+
+use crate::numerics::{round_shift, sat};
+use crate::pwl::PwlTable;
+
+use super::program::{NormMethod, Scale};
+
+/// Width of the residual stream (the LayerNorm input): signed RW-bit.
+pub const RESIDUAL_BITS: u32 = 24;
+/// Fraction bits of the normalised value n = z/‖z‖ inside LayerNorm (|n| ≤ 1, so n fits 16 signed bits).
+pub const NORM_FRAC_BITS: u32 = 15;
+/// RSQRT input scale D_R of the LUT path: f = min(127, round_shift(V, 2k − D_R)) ∈ [2^D_R, 127].
+pub const RSQRT_INPUT_FRAC_BITS: u32 = 5;
+/// Extra precision bits of the exact reciprocal: inv = ⌊2^(e + INV_BITS) / s⌋ ∈ [2^(INV_BITS−1), 2^INV_BITS].
+pub const INV_BITS: u32 = 16;
+
+/// `Y[t][o] = Σ_k X[t][k] · W[o][k]`: INT8 × INT8 products summed in 32 bits. X is `tokens × k` and W is
+/// `outputs × k`, both row-major; the result is `tokens × outputs`. Exact (no wrap) while k ≤ 131,071:
+/// |Σ| ≤ k · 2^14 < 2^31. The callers' shapes are validated by the program (k ≤ 16,384).
+pub fn gemm_i8(x: &[i8], w: &[i8], k: usize) -> Vec<i32> {
+    let outputs = w.len() / k.max(1);
+    let mut y = Vec::with_capacity(x.len() / k.max(1) * outputs);
+    for x_row in x.chunks_exact(k) {
+        y.extend(w.chunks_exact(k).map(|w_row| dot_i8(x_row, w_row)));
+    }
+    y
+}
+
+/// Σ a_i·b_i in i32 (the caller keeps the length within the no-overflow bound of [`gemm_i8`]).
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&p, &q)| i32::from(p) * i32::from(q))
+        .sum()
+}
+
+/// Requantisation to `bits` signed bits: `sat_bits(round_shift(acc · mult, shift))` (numerics.md's requantisation,
+/// generalised from 8 bits to any width).
+pub fn requant(acc: i64, scale: Scale, bits: u32) -> i64 {
+    sat(
+        round_shift(i128::from(acc) * i128::from(scale.mult), scale.shift as i32),
+        bits,
+    )
+}
+
+/// The residual add of a linear layer's epilogue: `r = sat_RW((skip << RS) + round_shift((acc + bias) · mult,
+/// shift))` — the skip connection (INT8 at scale s) lifted to the residual scale s·2^−RS, plus the layer output
+/// requantised to the same scale.
+pub fn residual(acc: i64, bias: i32, scale: Scale, skip: i8, residual_shift: u32) -> i32 {
+    let branch = round_shift(
+        i128::from(acc + i64::from(bias)) * i128::from(scale.mult),
+        scale.shift as i32,
+    );
+    sat((i128::from(skip) << residual_shift) + branch, RESIDUAL_BITS) as i32
+}
+
+/// ⌊√v⌋ for any u64, exact (Newton's method on integers, started above the root).
+pub fn isqrt(v: u64) -> u64 {
+    if v < 2 {
+        return v;
+    }
+    // 2^⌈bits/2⌉ ≥ √v: a start at or above the root makes the iteration decrease monotonically to ⌊√v⌋.
+    let bits = 64 - v.leading_zeros();
+    let mut x = 1u64 << bits.div_ceil(2);
+    loop {
+        let next = (x + v / x) / 2;
+        if next >= x {
+            return x;
+        }
+        x = next;
+    }
+}
+
+/// The integer LayerNorm statistics of one row (docs/numerics.md): the centred values z_i and the normaliser
+/// (a multiplier and a right shift such that n_i = round_shift(z_i · mult, shift) ≈ z_i / ‖z‖ · 2^15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormStats {
+    /// μ = round_shift(Σ r_i · mean_mult, mean_shift).
+    pub mean: i64,
+    /// V = Σ z_i².
+    pub sum_sq: u64,
+    /// The multiplier applied to every z_i (0 when V = 0).
+    pub mult: u64,
+    /// The right shift after it.
+    pub shift: i32,
+}
+
+/// The mean multiplier of a row of `len` elements: round(2^32 / len), so μ = round_shift(Σ·mean_mult, 32).
+pub const MEAN_SHIFT: u32 = 32;
+
+pub fn mean_mult(len: usize) -> u64 {
+    let len = len.max(1) as u64;
+    ((1u64 << MEAN_SHIFT) + len / 2) / len
+}
+
+/// The statistics step of LayerNorm on one residual row.
+pub fn norm_stats(row: &[i32], method: NormMethod, rsqrt: Option<&PwlTable>) -> NormStats {
+    let sum: i64 = row.iter().map(|&r| i64::from(r)).sum();
+    let mean = round_shift(
+        i128::from(sum) * i128::from(mean_mult(row.len())),
+        MEAN_SHIFT as i32,
+    ) as i64;
+    // |z| < 2^25 and len ≤ 2^12 (validated dims), so V < 2^62.
+    let sum_sq: u64 = row
+        .iter()
+        .map(|&r| {
+            let z = i64::from(r) - mean;
+            (z * z) as u64
+        })
+        .sum();
+    let (mult, shift) = match (sum_sq, method, rsqrt) {
+        (0, _, _) => (0, 0),
+        (v, NormMethod::Rsqrt, Some(table)) => rsqrt_normaliser(v, table),
+        (v, _, _) => exact_normaliser(v),
+    };
+    NormStats {
+        mean,
+        sum_sq,
+        mult,
+        shift,
+    }
+}
+
+/// Exact path: s = ⌊√V⌋ (≥ 1), e = ⌊log2 s⌋, inv = ⌊2^(e+16) / s⌋ ∈ [2^15, 2^16]; n = round_shift(z·inv, e + 16 − 15).
+fn exact_normaliser(sum_sq: u64) -> (u64, i32) {
+    let s = isqrt(sum_sq);
+    let e = 63 - s.leading_zeros();
+    let inv = (1u64 << (e + INV_BITS)) / s;
+    (inv, (e + INV_BITS) as i32 - NORM_FRAC_BITS as i32)
+}
+
+/// LUT path: k = ⌊⌊log2 V⌋ / 2⌋, f = min(127, round_shift(V, 2k − D_R)) (f·2^−D_R ∈ [1, 4)), rs = RSQRT(f)
+/// ≈ 2^D_O / √(f·2^−D_R), so 1/√V ≈ rs·2^−(D_O + k) and n = round_shift(z·rs, k + D_O − 15).
+fn rsqrt_normaliser(sum_sq: u64, table: &PwlTable) -> (u64, i32) {
+    let k = (63 - sum_sq.leading_zeros()) / 2;
+    let f = round_shift(
+        i128::from(sum_sq),
+        2 * k as i32 - RSQRT_INPUT_FRAC_BITS as i32,
+    )
+    .min(127) as i8;
+    let rs = table.eval(f).max(0) as u64;
+    let shift = (k + table.format.output_frac_bits) as i32 - NORM_FRAC_BITS as i32;
+    (rs, shift)
+}
+
+/// n_i = sat_16(round_shift((r_i − μ) · mult, shift)): z_i / ‖z‖ at 2^−15.
+pub fn normalise(r: i32, stats: &NormStats) -> i32 {
+    let z = i64::from(r) - stats.mean;
+    sat(
+        round_shift(i128::from(z) * i128::from(stats.mult), stats.shift),
+        16,
+    ) as i32
+}
+
+/// The affine step: y_i = sat_8(round_shift(n_i · g_i + c_i, shift)).
+pub fn affine(n: i32, gain: i32, offset: i64, shift: u32) -> i8 {
+    sat(
+        round_shift(
+            i128::from(n) * i128::from(gain) + i128::from(offset),
+            shift as i32,
+        ),
+        8,
+    ) as i8
+}
+
+/// GELU through its PWL table: sat_8(table(q)) (the table's output format is INT8 at the input's scale).
+pub fn gelu(q: i8, table: &PwlTable) -> i8 {
+    sat(i128::from(table.eval(q)), 8) as i8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isqrt_is_the_floor_of_the_root() {
+        for v in 0..10_000u64 {
+            let s = isqrt(v);
+            assert!(s * s <= v && (s + 1) * (s + 1) > v, "v = {v}");
+        }
+        for v in [
+            u64::MAX,
+            u64::MAX - 1,
+            1 << 62,
+            (1 << 62) - 1,
+            999_999_999_999,
+        ] {
+            let s = isqrt(v);
+            assert!(u128::from(s) * u128::from(s) <= u128::from(v));
+            assert!(u128::from(s + 1) * u128::from(s + 1) > u128::from(v));
+        }
+    }
+
+    #[test]
+    fn gemm_matches_the_definition_at_the_extremes() {
+        let k = 1536;
+        let x = vec![-128i8; 2 * k];
+        let w = vec![-128i8; 3 * k];
+        let y = gemm_i8(&x, &w, k);
+        assert_eq!(y, vec![1536 * 16384; 6]);
+        let w: Vec<i8> = (0..3 * k)
+            .map(|i| if i % 2 == 0 { 127 } else { -128 })
+            .collect();
+        let y = gemm_i8(&x, &w, k);
+        assert_eq!(y[0], 768 * (-128 * 127) + 768 * 16384);
+    }
+
+    #[test]
+    fn residual_saturates_to_the_residual_width() {
+        let unit = Scale { mult: 1, shift: 0 };
+        assert_eq!(residual(5, 1, unit, 3, 4), 3 * 16 + 6);
+        assert_eq!(
+            residual(i64::from(i32::MAX), 0, unit, 127, 16),
+            (1 << 23) - 1
+        );
+        assert_eq!(residual(-(1 << 30), 0, unit, -128, 16), -(1 << 23));
+    }
+
+    #[test]
+    fn normalised_values_are_unit_norm() {
+        let row: Vec<i32> = (0..384).map(|i| (i * 37 % 101) - 50 + 1000).collect();
+        for method in [NormMethod::Exact, NormMethod::Rsqrt] {
+            let table = crate::encoder::program::default_rsqrt_table();
+            let stats = norm_stats(&row, method, Some(&table));
+            let n: Vec<f64> = row
+                .iter()
+                .map(|&r| f64::from(normalise(r, &stats)) / 32768.0)
+                .collect();
+            let norm: f64 = n.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let tol = if method == NormMethod::Exact {
+                2e-3
+            } else {
+                2e-2
+            };
+            assert!((norm - 1.0).abs() < tol, "{method:?}: ‖n‖ = {norm}");
+        }
+    }
+
+    #[test]
+    fn a_constant_row_normalises_to_zero() {
+        let stats = norm_stats(&[7; 16], NormMethod::Exact, None);
+        assert_eq!(stats.sum_sq, 0);
+        assert_eq!(normalise(7, &stats), 0);
+        assert_eq!(affine(0, 1000, 5 << 10, 10), 5);
+    }
+
+    #[test]
+    fn requant_generalises_numerics_requantisation() {
+        let s = Scale { mult: 3, shift: 2 };
+        for acc in -1000..1000 {
+            let eight = crate::numerics::requantize(acc, 3, 2).unwrap();
+            assert_eq!(requant(acc, s, 8), i64::from(eight));
+        }
+        assert_eq!(requant(1 << 20, Scale { mult: 1, shift: 0 }, 16), 32767);
+    }
+}
