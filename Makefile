@@ -30,7 +30,8 @@ demo: tools build
 test: tools
 	$(CARGO) test --release --workspace
 
-REFERENCE ?= ../shared/reference/gqa-lut
+# The published GQA-LUT parameters, vendored (data/gqa-lut/PROVENANCE.md)
+REFERENCE ?= data/gqa-lut
 
 bench: tools build
 	$(STA) bench --out docs/benchmarks.json

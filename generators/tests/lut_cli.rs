@@ -14,8 +14,9 @@ fn sta(args: &[&str]) -> Output {
         .expect("the sta binary runs")
 }
 
+/// The published GQA-LUT parameter files, vendored in the repository (data/gqa-lut/PROVENANCE.md).
 fn reference_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/gqa-lut")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/gqa-lut")
 }
 
 fn reference(name: &str) -> String {

@@ -1,8 +1,8 @@
 //! The golden model: the single, plain-Rust definition of every piece of arithmetic the STA hardware performs.
 //!
 //! No HDL types live here: only `i8`/`i32`/`i64` with explicit widths, wrapping and saturation spelled out
-//! (the contract is `../shared/docs/numerics.md`, extended in `docs/numerics.md`). The RTL generators, the
-//! Verilator harnesses, the CLI and the reports all call into this crate.
+//! (the contract is the project's `docs/numerics.md`). The RTL generators, the Verilator harnesses, the CLI and the
+//! reports all call into this crate.
 
 pub mod encoder;
 mod error;

@@ -1,4 +1,4 @@
-//! The integer primitives of the numeric contract (`shared/docs/numerics.md`): wrapping, rounding shifts,
+//! The integer primitives of the numeric contract (`docs/numerics.md`): wrapping, rounding shifts,
 //! saturation and ACC_W → INT8 requantization. Every other module builds its arithmetic from these.
 
 use crate::ParamError;

@@ -108,7 +108,7 @@ impl ToolKind {
 pub struct Tool {
     pub kind: ToolKind,
     pub path: PathBuf,
-    /// Where it was found: `STA_YOSYS`, `venv /work/.venv`, `PATH`.
+    /// Where it was found: `STA_YOSYS`, `venv <repository>/.venv`, `PATH`.
     pub source: String,
 }
 

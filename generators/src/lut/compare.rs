@@ -14,7 +14,7 @@ use crate::output::write_file_atomically;
 
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    /// Directory of reference GQA-LUT files (*.json), e.g. ../shared/reference/gqa-lut.
+    /// Directory of reference GQA-LUT files (*.json), e.g. data/gqa-lut (the published parameters, vendored).
     #[arg(long, value_name = "DIR")]
     pub reference_dir: PathBuf,
     #[command(flatten)]

@@ -1,4 +1,4 @@
-//! Importing the published GQA-LUT parameter files (`reference/gqa-lut/*.json`).
+//! Importing the published GQA-LUT parameter files (vendored in `data/gqa-lut/*.json`).
 //!
 //! Layout: `{ "<function>": { "<d>": { "breakpoints", "slopes", "intercepts" } } }` with float values, one breakpoint
 //! set per number of decimal bits d (the breakpoints lie on the 2^−d grid) and, in practice, one slope/intercept set.
