@@ -17,17 +17,51 @@ pub const INV_BITS: u32 = 16;
 
 /// `Y[t][o] = Σ_k X[t][k] · W[o][k]`: INT8 × INT8 products summed in 32 bits. X is `tokens × k` and W is
 /// `outputs × k`, both row-major; the result is `tokens × outputs`. Exact (no wrap) while k ≤ 131,071:
-/// |Σ| ≤ k · 2^14 < 2^31. The callers' shapes are validated by the program (k ≤ 16,384).
+/// |Σ| ≤ k · 2^14 < 2^31. The callers' shapes are validated by the program (k ≤ 4,096).
+///
+/// Rows of X are spread over threads, and on x86-64 CPUs with AVX2 the same loop is compiled a second time with
+/// AVX2 enabled (chosen at run time): integer sums do not depend on the order or width of the additions, so both
+/// give identical results (the `gemm_paths_agree` test checks it).
 pub fn gemm_i8(x: &[i8], w: &[i8], k: usize) -> Vec<i32> {
-    let outputs = w.len() / k.max(1);
-    let mut y = Vec::with_capacity(x.len() / k.max(1) * outputs);
-    for x_row in x.chunks_exact(k) {
-        y.extend(w.chunks_exact(k).map(|w_row| dot_i8(x_row, w_row)));
+    use rayon::prelude::*;
+    let k = k.max(1);
+    let outputs = w.len() / k;
+    let mut y = vec![0i32; x.len() / k * outputs];
+    if outputs == 0 {
+        return y;
     }
+    y.par_chunks_mut(outputs)
+        .zip(x.par_chunks_exact(k))
+        .for_each(|(y_row, x_row)| gemm_row(x_row, w, k, y_row));
     y
 }
 
+/// One output row: y_row[o] = dot(x_row, W[o]).
+fn gemm_row(x_row: &[i8], w: &[i8], k: usize, y_row: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above); the function is otherwise ordinary safe Rust.
+        unsafe { gemm_row_avx2(x_row, w, k, y_row) };
+        return;
+    }
+    gemm_row_portable(x_row, w, k, y_row);
+}
+
+#[inline(always)]
+fn gemm_row_portable(x_row: &[i8], w: &[i8], k: usize, y_row: &mut [i32]) {
+    for (y, w_row) in y_row.iter_mut().zip(w.chunks_exact(k)) {
+        *y = dot_i8(x_row, w_row);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gemm_row_avx2(x_row: &[i8], w: &[i8], k: usize, y_row: &mut [i32]) {
+    gemm_row_portable(x_row, w, k, y_row);
+}
+
 /// Σ a_i·b_i in i32 (the caller keeps the length within the no-overflow bound of [`gemm_i8`]).
+#[inline(always)]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     a.iter()
         .zip(b)
@@ -204,6 +238,25 @@ mod tests {
             .collect();
         let y = gemm_i8(&x, &w, k);
         assert_eq!(y[0], 768 * (-128 * 127) + 768 * 16384);
+    }
+
+    #[test]
+    fn gemm_paths_agree() {
+        let k = 300;
+        let x: Vec<i8> = (0..7 * k).map(|i| (i * 7 % 256) as u8 as i8).collect();
+        let w: Vec<i8> = (0..5 * k).map(|i| (i * 13 % 256) as u8 as i8).collect();
+        let fast = gemm_i8(&x, &w, k);
+        let mut slow = vec![0; 5];
+        for (t, x_row) in x.chunks_exact(k).enumerate() {
+            gemm_row_portable(x_row, &w, k, &mut slow);
+            assert_eq!(&fast[t * 5..t * 5 + 5], &slow[..]);
+            for o in 0..5 {
+                let exact: i64 = (0..k)
+                    .map(|j| i64::from(x_row[j]) * i64::from(w[o * k + j]))
+                    .sum();
+                assert_eq!(i64::from(slow[o]), exact);
+            }
+        }
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl EncoderDims {
                 return bad(format!("{name} = {v} is outside 1..={MAX_DIM}"));
             }
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             return bad(format!(
                 "d_model = {} is not a multiple of heads = {}",
                 self.d_model, self.heads
@@ -447,13 +447,21 @@ impl SoftmaxSpec {
 }
 
 /// The host's side of the contract: how embeddings become INT8 and the result becomes real again.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostParams {
     /// x_code = sat_8(round_half_away(x / input_scale)) for the LayerNorm-ed input embeddings.
     pub input_scale: f32,
-    /// Real value of the final INT8 hidden state: code · output_scale.
-    pub output_scale: f32,
+    /// Real value of each layer's INT8 output: code · layer_scales[l] (the last one is the encoder's result, which
+    /// the host dequantises, mean-pools and normalises).
+    pub layer_scales: Vec<f32>,
+}
+
+impl HostParams {
+    /// The scale of the final hidden state.
+    pub fn output_scale(&self) -> f32 {
+        self.layer_scales.last().copied().unwrap_or(1.0)
+    }
 }
 
 /// A compiled encoder.
@@ -534,7 +542,7 @@ impl Program {
             crate::nm::NmPattern::new(n, m).map_err(|e| ProgramError::Dims(e.to_string()))?;
             for kind in LinearKind::ALL {
                 let (_, k) = kind.shape(&self.dims);
-                if k % m != 0 {
+                if !k.is_multiple_of(m) {
                     return Err(ProgramError::Dims(format!(
                         "{} has {k} inputs, not a multiple of M = {m}",
                         kind.name()
@@ -546,10 +554,16 @@ impl Program {
     }
 
     fn check_host(&self) -> Result<(), ProgramError> {
-        for (name, v) in [
-            ("input_scale", self.host.input_scale),
-            ("output_scale", self.host.output_scale),
-        ] {
+        if self.host.layer_scales.len() != self.dims.layers {
+            return Err(ProgramError::Dims(format!(
+                "host has {} layer scales for layers = {}",
+                self.host.layer_scales.len(),
+                self.dims.layers
+            )));
+        }
+        let scales = std::iter::once(("input_scale", self.host.input_scale))
+            .chain(self.host.layer_scales.iter().map(|&v| ("layer_scales", v)));
+        for (name, v) in scales {
             if !(v.is_finite() && v > 0.0) {
                 return Err(ProgramError::Dims(format!(
                     "host {name} = {v} must be finite and positive"
