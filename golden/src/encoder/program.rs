@@ -17,7 +17,7 @@ pub const PROGRAM_FORMAT_VERSION: u32 = 1;
 /// Largest model width, FFN width and head count a program may declare (bounds every accumulator and buffer).
 pub const MAX_DIM: usize = 4096;
 /// Largest residual shift RS.
-pub const MAX_RESIDUAL_SHIFT: u32 = 16;
+pub const MAX_RESIDUAL_SHIFT: u32 = 24;
 
 /// A program that the interpreter and the hardware cannot run. One line naming what is wrong and what is allowed.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -356,9 +356,11 @@ pub struct LinearParams {
     pub mult: Vec<u32>,
     /// Per-channel right shifts (≤ 47).
     pub shift: Vec<u32>,
-    /// RS of a residual epilogue (the skip input is shifted left by it); 0 otherwise.
-    #[serde(default)]
-    pub residual_shift: u32,
+    /// Residual epilogue only (empty otherwise): per channel, the left shift that lifts the skip input's INT8 code to
+    /// the residual scale (the skip activation has a per-channel power-of-two scale 2^e_c, the residual stream
+    /// 2^−R, so the shift is e_c + R ≥ 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub residual_shift: Vec<u32>,
 }
 
 impl LinearParams {
@@ -408,8 +410,11 @@ pub struct LayerParams {
     pub attention: AttentionParams,
     pub norm_attn: NormParams,
     pub norm_ffn: NormParams,
-    /// The GELU table: INT8 in and out at the FFN-in output scale 2^−D_G.
-    pub gelu: PwlTable,
+    /// The GELU tables this layer uses, each INT8 in and out at its own scale 2^−D_G.
+    pub gelu: Vec<PwlTable>,
+    /// Per FFN channel: which of `gelu` applies (each channel's FFN-in output has its own power-of-two scale, the
+    /// finest that covers its calibrated range; the FFN-out weights carry the inverse factors).
+    pub gelu_select: Vec<u8>,
 }
 
 impl LayerParams {
@@ -442,7 +447,24 @@ pub struct SoftmaxSpec {
 impl SoftmaxSpec {
     /// The validated datapath.
     pub fn numerics(&self) -> Result<SoftmaxNumerics, SoftmaxError> {
-        SoftmaxNumerics::new(self.score_frac_bits, self.exp.clone(), self.reci.clone())
+        SoftmaxNumerics::with_widths(
+            self.score_bits,
+            self.score_frac_bits,
+            self.output_bits,
+            self.exp.clone(),
+            self.reci.clone(),
+        )
+    }
+
+    /// The spec of a softmax datapath.
+    pub fn from_numerics(n: &SoftmaxNumerics) -> SoftmaxSpec {
+        SoftmaxSpec {
+            score_bits: n.score_bits,
+            score_frac_bits: n.score_frac_bits,
+            output_bits: n.output_bits,
+            exp: n.exp.clone(),
+            reci: n.reci.clone(),
+        }
     }
 }
 
@@ -450,17 +472,18 @@ impl SoftmaxSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostParams {
-    /// x_code = sat_8(round_half_away(x / input_scale)) for the LayerNorm-ed input embeddings.
-    pub input_scale: f32,
-    /// Real value of each layer's INT8 output: code · layer_scales[l] (the last one is the encoder's result, which
-    /// the host dequantises, mean-pools and normalises).
-    pub layer_scales: Vec<f32>,
+    /// Per channel (d_model): x_code = sat_8(round_half_away(x / input_scales[c])) for the LayerNorm-ed input
+    /// embeddings.
+    pub input_scales: Vec<f32>,
+    /// Per layer, per channel: the real value of a layer output code is code · layer_scales[l][c] (the last layer's
+    /// is the encoder's result, which the host dequantises, mean-pools and normalises).
+    pub layer_scales: Vec<Vec<f32>>,
 }
 
 impl HostParams {
-    /// The scale of the final hidden state.
-    pub fn output_scale(&self) -> f32 {
-        self.layer_scales.last().copied().unwrap_or(1.0)
+    /// The per-channel scales of the final hidden state.
+    pub fn output_scales(&self) -> &[f32] {
+        self.layer_scales.last().map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
@@ -511,6 +534,13 @@ impl Program {
         self.check_sparsity()?;
         self.check_host()?;
         self.softmax.numerics()?;
+        if self.softmax.output_bits != 7 {
+            return Err(ProgramError::Table(format!(
+                "softmax output_bits = {} is not allowed: A·V multiplies the probabilities as signed INT8, so they \
+                 must be 7-bit codes (output_bits = 7)",
+                self.softmax.output_bits
+            )));
+        }
         if self.norm_method == NormMethod::Rsqrt {
             let table = self.rsqrt.as_ref().ok_or_else(|| {
                 ProgramError::Table(
@@ -561,8 +591,25 @@ impl Program {
                 self.dims.layers
             )));
         }
-        let scales = std::iter::once(("input_scale", self.host.input_scale))
-            .chain(self.host.layer_scales.iter().map(|&v| ("layer_scales", v)));
+        let d = self.dims.d_model;
+        if self.host.input_scales.len() != d || self.host.layer_scales.iter().any(|s| s.len() != d)
+        {
+            return Err(ProgramError::Dims(format!(
+                "host scales must have d_model = {d} entries per vector"
+            )));
+        }
+        let scales = self
+            .host
+            .input_scales
+            .iter()
+            .map(|&v| ("input_scales", v))
+            .chain(
+                self.host
+                    .layer_scales
+                    .iter()
+                    .flatten()
+                    .map(|&v| ("layer_scales", v)),
+            );
         for (name, v) in scales {
             if !(v.is_finite() && v > 0.0) {
                 return Err(ProgramError::Dims(format!(
@@ -605,13 +652,21 @@ impl Program {
                     .check()
                     .map_err(|e| param(kind.name(), format!("channel {c}: {e}")))?;
             }
-            if p.residual_shift > MAX_RESIDUAL_SHIFT {
+            let residual = matches!(kind, LinearKind::AttnOut | LinearKind::FfnOut);
+            let expected = if residual { outputs } else { 0 };
+            if p.residual_shift.len() != expected {
                 return Err(param(
                     kind.name(),
                     format!(
-                        "residual_shift = {} is outside 0..={MAX_RESIDUAL_SHIFT}",
-                        p.residual_shift
+                        "residual_shift has {} entries, expected {expected}",
+                        p.residual_shift.len()
                     ),
+                ));
+            }
+            if let Some(s) = p.residual_shift.iter().find(|&&s| s > MAX_RESIDUAL_SHIFT) {
+                return Err(param(
+                    kind.name(),
+                    format!("residual_shift {s} is outside 0..={MAX_RESIDUAL_SHIFT}"),
                 ));
             }
         }
@@ -627,20 +682,7 @@ impl Program {
         ] {
             check_norm(norm, self.dims.d_model).map_err(|e| param(what, e))?;
         }
-        layer
-            .gelu
-            .validate()
-            .map_err(|e| param("gelu", e.to_string()))?;
-        if layer.gelu.format.output_bits > 8 {
-            return Err(param(
-                "gelu",
-                format!(
-                    "output_bits = {} must be at most 8 (the FFN-out GEMM takes INT8)",
-                    layer.gelu.format.output_bits
-                ),
-            ));
-        }
-        Ok(())
+        check_gelu(layer, self.dims.ffn).map_err(|e| param("gelu", e))
     }
 
     fn check_op(&self, index: usize, op: &Op) -> Result<(), ProgramError> {
@@ -710,6 +752,39 @@ impl Program {
     }
 }
 
+fn check_gelu(layer: &LayerParams, ffn: usize) -> Result<(), String> {
+    if layer.gelu.is_empty() || layer.gelu.len() > 16 {
+        return Err(format!("{} tables: a layer has 1..=16", layer.gelu.len()));
+    }
+    for (i, table) in layer.gelu.iter().enumerate() {
+        table.validate().map_err(|e| format!("table {i}: {e}"))?;
+        if table.format.output_bits > 8 {
+            return Err(format!(
+                "table {i} output_bits = {} must be at most 8 (the FFN-out GEMM takes INT8)",
+                table.format.output_bits
+            ));
+        }
+    }
+    if layer.gelu_select.len() != ffn {
+        return Err(format!(
+            "gelu_select has {} entries, expected ffn = {ffn}",
+            layer.gelu_select.len()
+        ));
+    }
+    match layer
+        .gelu_select
+        .iter()
+        .position(|&t| usize::from(t) >= layer.gelu.len())
+    {
+        Some(c) => Err(format!(
+            "channel {c} selects table {} of {}",
+            layer.gelu_select[c],
+            layer.gelu.len()
+        )),
+        None => Ok(()),
+    }
+}
+
 fn check_norm(norm: &NormParams, d_model: usize) -> Result<(), String> {
     if norm.gain.len() != d_model || norm.offset.len() != d_model {
         return Err(format!(
@@ -730,17 +805,25 @@ fn check_norm(norm: &NormParams, d_model: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The GELU tables of the encoder, one per input scale D_G ∈ 2..=5 (16 entries, INT8 in and out at 2^−D_G on
+/// The encoder's softmax configuration ([`crate::softmax::encoder_softmax_numerics`]: 16-bit scores at D_S = 8,
+/// 7-bit probabilities, 12-bit EXP and 1/x tables).
+pub fn default_softmax_spec() -> SoftmaxSpec {
+    SoftmaxSpec::from_numerics(&crate::softmax::encoder_softmax_numerics())
+}
+
+/// The GELU tables of the encoder, one per input scale D_G ∈ 2..=7 (16 entries, INT8 in and out at 2^−D_G on
 /// [−2^(7−D_G), 2^(7−D_G))), from `sta lut search --function gelu --entries 16 --range=-H,H --input-frac-bits D
 /// --output-frac-bits D --output-bits 8 --coeff-bits 12 --coeff-frac-bits 8 --seed 1`.
-const GELU_TABLES: [&str; 4] = [
+const GELU_TABLES: [&str; 6] = [
     include_str!("../../data/encoder_gelu16_d2.json"),
     include_str!("../../data/encoder_gelu16_d3.json"),
     include_str!("../../data/encoder_gelu16_d4.json"),
     include_str!("../../data/encoder_gelu16_d5.json"),
+    include_str!("../../data/encoder_gelu16_d6.json"),
+    include_str!("../../data/encoder_gelu16_d7.json"),
 ];
 /// Input scales with a committed GELU table.
-pub const GELU_FRAC_BITS: std::ops::RangeInclusive<u32> = 2..=5;
+pub const GELU_FRAC_BITS: std::ops::RangeInclusive<u32> = 2..=7;
 
 /// The committed GELU table for input scale `frac_bits` (None outside [`GELU_FRAC_BITS`]).
 pub fn default_gelu_table(frac_bits: u32) -> Option<PwlTable> {

@@ -3,9 +3,8 @@
 
 use thiserror::Error;
 
-use super::ops::{self, affine, gelu, norm_stats, normalise, requant, residual};
+use super::ops::{self, affine, norm_stats, normalise, requant, residual};
 use super::program::{Buffer, Epilogue, LayerParams, NormKind, Op, Program, ProgramError};
-use crate::numerics::sat;
 use crate::softmax::SoftmaxNumerics;
 use crate::Matrix;
 
@@ -157,8 +156,8 @@ pub fn run_observed(
                 let params = layer.linear(kind);
                 match epilogue {
                     Epilogue::Requant | Epilogue::Gelu => {
-                        let table = (epilogue == Epilogue::Gelu).then_some(&layer.gelu);
-                        let out = requant_rows(&acc, params, w.rows(), table);
+                        let gelu = (epilogue == Epilogue::Gelu).then_some(layer);
+                        let out = requant_rows(&acc, params, w.rows(), gelu);
                         *buffers.int8_mut(dst) = out;
                     }
                     Epilogue::Residual { skip } => {
@@ -173,7 +172,7 @@ pub fn run_observed(
                                     params.bias[c],
                                     params.scale(c),
                                     skip[i],
-                                    params.residual_shift,
+                                    params.residual_shift[c],
                                 )
                             })
                             .collect();
@@ -207,15 +206,15 @@ fn requant_rows(
     acc: &[i32],
     params: &super::program::LinearParams,
     outputs: usize,
-    gelu_table: Option<&crate::pwl::PwlTable>,
+    gelu: Option<&LayerParams>,
 ) -> Vec<i8> {
     acc.iter()
         .enumerate()
         .map(|(i, &a)| {
             let c = i % outputs;
             let q = requant(i64::from(a) + i64::from(params.bias[c]), params.scale(c), 8) as i8;
-            match gelu_table {
-                Some(table) => gelu(q, table),
+            match gelu {
+                Some(layer) => ops::gelu(q, &layer.gelu[usize::from(layer.gelu_select[c])]),
                 None => q,
             }
         })
@@ -271,7 +270,7 @@ fn attention<'a>(
                         requant(i64::from(acc), layer.attention.score, score_bits)
                     })
                     .collect();
-                let probs = softmax_probs(softmax, program.softmax.output_bits, &scores);
+                let probs = softmax_probs(softmax, &scores);
                 for c in 0..dh {
                     let acc: i64 = (0..len)
                         .map(|j| i64::from(probs[j]) * i64::from(row(v, j)[c]))
@@ -286,18 +285,13 @@ fn attention<'a>(
     ctx
 }
 
-/// The softmax unit on one row of SW-bit scores, giving OB-bit probability codes.
-fn softmax_probs(softmax: &SoftmaxNumerics, output_bits: u32, scores: &[i64]) -> Vec<i8> {
-    // TODO(softmax widening): replace with the wide-score entry point.
-    let codes: Vec<i8> = scores
-        .iter()
-        .map(|&s| sat(i128::from(s), 8) as i8)
-        .collect();
-    let shift = 8 - output_bits.min(8);
+/// The softmax unit on one row of SW-bit scores, giving OB-bit probability codes (OB = 7 in the encoder, so every
+/// code is a non-negative INT8; validation guarantees OB ≤ 8 and the cast below is then exact for OB = 7).
+fn softmax_probs(softmax: &SoftmaxNumerics, scores: &[i64]) -> Vec<i8> {
     softmax
-        .softmax_row(&codes)
+        .softmax_row(scores)
         .into_iter()
-        .map(|y| (u32::from(y) >> shift).min(127) as i8)
+        .map(|y| y.min(127) as i8)
         .collect()
 }
 
@@ -346,13 +340,11 @@ fn check_tokens(program: &Program, tokens: &Tokens) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The host's input quantisation: sat_8(round_half_away_from_zero(x / scale)).
-pub fn quantize_input(x: &[f32], scale: f32) -> Vec<i8> {
+/// The host's input quantisation of tokens × d values: sat_8(round_half_away_from_zero(x / scales[c])), c the
+/// channel (column).
+pub fn quantize_input(x: &[f32], scales: &[f32]) -> Vec<i8> {
     x.iter()
-        .map(|&v| {
-            (f64::from(v) / f64::from(scale))
-                .round()
-                .clamp(-128.0, 127.0) as i8
-        })
+        .zip(scales.iter().cycle())
+        .map(|(&v, &s)| (f64::from(v) / f64::from(s)).round().clamp(-128.0, 127.0) as i8)
         .collect()
 }
