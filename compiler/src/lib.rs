@@ -17,7 +17,11 @@
 //! chooses the integer parameters. Nothing here knows about HDL or simulators.
 
 pub mod error;
+pub mod float_forward;
+pub mod float_ref;
 pub mod model;
+pub mod text;
+pub mod tokenize;
 
 pub use error::CompileError;
 pub use model::{BertDims, BertModel, Dense, EncoderLayer, LayerNormParams, Linear, LinearKind};
