@@ -3,22 +3,18 @@
 //! interpreter here, the generated accelerator in `sta run`) computes every layer; the host dequantises the last
 //! layer, mean-pools it over each sentence's tokens and L2-normalises it (sentence-transformers' definition).
 
-use sta_golden::encoder::{quantize_input, run, LayerOutputs, Tokens};
+use sta_golden::encoder::{quantize_input, run, EncoderWeights, LayerOutputs, Program, Tokens};
 
 use crate::error::{CompileError, Result};
 use crate::float_forward::{embed_input, mean_pool_normalize};
 use crate::model::{BertModel, Dense};
 use crate::quantize::Compiled;
 
-/// The host's INT8 input for a batch of tokenised sentences.
-pub fn host_input(
-    model: &BertModel,
-    compiled: &Compiled,
-    sentences: &[Vec<u32>],
-) -> Result<Tokens> {
+/// The host's INT8 input for a batch of tokenised sentences (`model` supplies the embedding tables).
+pub fn host_input(model: &BertModel, program: &Program, sentences: &[Vec<u32>]) -> Result<Tokens> {
     let embeddings = embed_input(model, sentences)?;
     Ok(Tokens {
-        x: quantize_input(&embeddings.data, &compiled.program.host.input_scales),
+        x: quantize_input(&embeddings.data, &program.host.input_scales),
         lengths: sentences.iter().map(Vec::len).collect(),
     })
 }
@@ -45,16 +41,27 @@ pub struct IntegerRun {
     pub embeddings: Vec<Vec<f32>>,
 }
 
-/// Runs the golden integer encoder on `sentences` (token ids, [CLS] … [SEP]).
+/// Runs the golden integer encoder of a compiled model on `sentences` (token ids, [CLS] … [SEP]).
 pub fn run_integer(
     model: &BertModel,
     compiled: &Compiled,
     sentences: &[Vec<u32>],
 ) -> Result<IntegerRun> {
-    let tokens = host_input(model, compiled, sentences)?;
-    let layers = run(&compiled.program, &compiled.weights, &tokens)
+    run_program(model, &compiled.program, &compiled.weights, sentences)
+}
+
+/// Runs the golden integer encoder: the host input from `model`'s embedding tables, `program` on `weights`, the
+/// host pooling.
+pub fn run_program(
+    model: &BertModel,
+    program: &Program,
+    weights: &EncoderWeights,
+    sentences: &[Vec<u32>],
+) -> Result<IntegerRun> {
+    let tokens = host_input(model, program, sentences)?;
+    let layers = run(program, weights, &tokens)
         .map_err(|e| CompileError::Input(format!("integer encoder: {e}")))?;
-    let hidden = dequantize(layers.last(), compiled.program.host.output_scales());
+    let hidden = dequantize(layers.last(), program.host.output_scales());
     let embeddings = mean_pool_normalize(&hidden, &tokens.lengths);
     Ok(IntegerRun {
         tokens,

@@ -16,12 +16,20 @@
 //! Integer arithmetic lives in `sta-golden` (the single definition the hardware is checked against); this crate only
 //! chooses the integer parameters. Nothing here knows about HDL or simulators.
 
+pub mod compressed_model;
+pub mod engine;
 pub mod error;
 pub mod float_forward;
 pub mod float_ref;
+pub mod metrics;
 pub mod model;
+pub mod pipeline;
+pub mod program_dir;
+pub mod prune;
+pub mod quantize;
 pub mod text;
 pub mod tokenize;
+pub mod weights;
 
 pub use error::CompileError;
 pub use model::{BertDims, BertModel, Dense, EncoderLayer, LayerNormParams, Linear, LinearKind};

@@ -209,3 +209,60 @@ pub fn default_quant_options() -> QuantOptions {
 pub fn default_softmax_spec() -> SoftmaxSpec {
     sta_golden::encoder::program::default_softmax_spec()
 }
+
+/// One `sta compile`: prune (for N:M), calibrate, quantise, and measure on the evaluation sentences.
+pub struct CompileRequest<'a> {
+    /// The dense float model.
+    pub model: &'a BertModel,
+    /// None: a dense INT8 program.
+    pub pattern: Option<NmPattern>,
+    pub method: PruneMethod,
+    pub calibration: &'a [Vec<u32>],
+    pub evaluation: &'a [Vec<u32>],
+    pub options: QuantOptions,
+}
+
+/// What `sta compile` produced.
+pub struct CompileResult {
+    /// The float model at the requested sparsity (the dense model for dense programs).
+    pub pruned: BertModel,
+    pub compiled: Compiled,
+    pub accuracy: CandidateAccuracy,
+}
+
+/// Runs one compile request; `stage` is told what is happening ("pruning", "calibrating", …).
+pub fn compile_program(req: &CompileRequest<'_>, stage: &dyn Fn(&str)) -> Result<CompileResult> {
+    let pruned = match req.pattern {
+        None => req.model.clone(),
+        Some(p) => {
+            stage(&format!(
+                "pruning: {} chain {}:{} → {}:{}",
+                req.method.name(),
+                p.m() - 1,
+                p.m(),
+                p.n(),
+                p.m()
+            ));
+            let chain = if p.n() == p.m() {
+                Vec::new()
+            } else {
+                sparsity_chain(req.model, p.m(), p.n(), req.method, req.calibration, None)?
+            };
+            chain
+                .into_iter()
+                .last()
+                .map(|(_, m)| m)
+                .unwrap_or_else(|| req.model.clone())
+        }
+    };
+    stage("calibrating and quantising");
+    let compiled = compile_candidate(&pruned, req.pattern, req.calibration, &req.options)?;
+    stage("measuring on the evaluation sentences");
+    let reference = Reference::new(req.model, req.evaluation)?;
+    let accuracy = evaluate(&reference, &pruned, Some(&compiled))?;
+    Ok(CompileResult {
+        pruned,
+        compiled,
+        accuracy,
+    })
+}

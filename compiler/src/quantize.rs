@@ -148,6 +148,10 @@ pub struct QuantOptions {
 pub struct Compiled {
     pub program: Program,
     pub weights: EncoderWeights,
+    /// The float model whose per-output-channel INT8 quantisation ([`crate::weights::quantize_linear`]) gives
+    /// `weights`: the source model with the per-channel power-of-two activation scales folded into the weight
+    /// columns (and everything else unchanged). The program directory stores it compressed.
+    pub folded: BertModel,
 }
 
 /// The scale of an INT8 tensor whose largest magnitude is `range` (a zero tensor gets scale 1).
@@ -190,6 +194,7 @@ pub fn compile(
     let mut layers = Vec::with_capacity(dims.layers);
     let mut weights = Vec::with_capacity(dims.layers);
     let mut layer_scales = Vec::with_capacity(dims.layers);
+    let mut folded = model.clone();
     let mut e_x = channel_exponents(&calib.input, dims.d_model);
     let input_scales = pow2_scales(&e_x);
     for (l, (layer, ranges)) in model.layers.iter().zip(&calib.layers).enumerate() {
@@ -200,7 +205,8 @@ pub fn compile(
             ranges,
             e_x: &e_x,
         };
-        let (params, w, e_out) = ctx.compile_layer(layer)?;
+        let (params, w, e_out, folded_layer) = ctx.compile_layer(layer)?;
+        folded.layers[l] = folded_layer;
         layers.push(params);
         weights.push(w);
         layer_scales.push(pow2_scales(&e_out));
@@ -226,6 +232,7 @@ pub fn compile(
     Ok(Compiled {
         program,
         weights: EncoderWeights { layers: weights },
+        folded,
     })
 }
 
@@ -293,7 +300,12 @@ impl LayerContext<'_> {
     fn compile_layer(
         &self,
         layer: &crate::model::EncoderLayer,
-    ) -> Result<(LayerParams, Vec<Matrix<i8>>, Vec<i32>)> {
+    ) -> Result<(
+        LayerParams,
+        Vec<Matrix<i8>>,
+        Vec<i32>,
+        crate::model::EncoderLayer,
+    )> {
         let r = self.ranges;
         let d = self.dims.d_model;
         let e_h1 = channel_exponents(&r.h1, d);
@@ -307,9 +319,24 @@ impl LayerContext<'_> {
         // so every GEMM below sees input scale 1.
         let x_factors = pow2_factors(self.e_x);
         let h1_factors = pow2_factors(&e_h1);
-        let q_lin = QLinear::new(&fold_columns(&layer.q, &x_factors));
-        let k_lin = QLinear::new(&fold_columns(&layer.k, &x_factors));
-        let v_lin = QLinear::new(&fold_columns(&layer.v, &x_factors));
+        let gelu = GeluChoice::new(&r.ffn_pre_channels, self.dims.ffn)?;
+        let s_gelu: Vec<f64> = gelu
+            .frac_bits
+            .iter()
+            .map(|&d| 2f64.powi(-(d as i32)))
+            .collect();
+        // The GELU output of channel j is a code at 2^−D_G[j]: its factors go into the FFN-out weight columns.
+        let folded = crate::model::EncoderLayer {
+            q: fold_columns(&layer.q, &x_factors),
+            k: fold_columns(&layer.k, &x_factors),
+            v: fold_columns(&layer.v, &x_factors),
+            ffn_in: fold_columns(&layer.ffn_in, &h1_factors),
+            ffn_out: fold_columns(&layer.ffn_out, &s_gelu),
+            ..layer.clone()
+        };
+        let q_lin = QLinear::new(&folded.q);
+        let k_lin = QLinear::new(&folded.k);
+        let v_lin = QLinear::new(&folded.v);
         let q = q_lin.params(1.0, s_q, &self.what("q"))?;
         let k = k_lin.params(1.0, s_k, &self.what("k"))?;
         let v = v_lin.params(1.0, s_v, &self.what("v"))?;
@@ -323,7 +350,7 @@ impl LayerContext<'_> {
                 &self.what("context scale"),
             )?,
         };
-        let o_lin = QLinear::new(&layer.attn_out);
+        let o_lin = QLinear::new(&folded.attn_out);
         let attn_out = self.residual_params(&o_lin, s_ctx, r.resid_attn, self.e_x, "attn_out")?;
         let norm_attn = norm_params(&layer.ln_attn, &pow2_factors(&e_h1));
 
@@ -351,7 +378,7 @@ impl LayerContext<'_> {
             .into_iter()
             .map(|q| q.weight)
             .collect();
-        Ok((params, weights, e_out))
+        Ok((params, weights, e_out, folded))
     }
 
     /// A residual epilogue: the branch (accumulator at s_in·s_w[o]) requantised to the residual stream's scale

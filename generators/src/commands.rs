@@ -10,6 +10,9 @@ use crate::bench::{run_bench, BenchArgs};
 use crate::config::ArrayArgs;
 use crate::demo::{run_demo, DemoArgs};
 use crate::design::write_pe_array_io;
+use crate::encoder::accuracy::{run_accuracy, AccuracyArgs};
+use crate::encoder::compile::{run_compile, CompileArgs};
+use crate::encoder::embed::{run_embed, EmbedArgs};
 use crate::error::{usage, Result};
 use crate::fpga::{run_synth_command, SynthArgs};
 use crate::gemm::{run_gemm, GemmArgs};
@@ -64,6 +67,13 @@ pub enum Command {
     /// Map the N:M x array-size trade-off on one FPGA part: generate + synth per point (resumable, parallel), then a
     /// table (CSV/JSON/Markdown) with resources, Fmax and peak GOPS, and a pareto plot.
     Sweep(SweepArgs),
+    /// Compile a transformer (all-MiniLM-L6-v2 by default) to an N:M sparse, integer-only program for the
+    /// accelerator: sparsity-inheritance pruning, calibration, INT8 quantisation, accuracy on held-out sentences.
+    Compile(CompileArgs),
+    /// Embed text with a compiled program (the golden integer encoder, or the float reference).
+    Embed(EmbedArgs),
+    /// The accuracy of every N:M level of the sparsity-inheritance chain, per pruning method (float and integer).
+    Accuracy(AccuracyArgs),
     /// Write an INT8 weight matrix in the compressed N:M format and print its storage against dense INT8.
     Compress {
         #[arg(long)]
@@ -100,6 +110,9 @@ impl Cli {
             Command::Lut(command) => command.run(),
             Command::Softmax(command) => command.run(),
             Command::Synth(args) => run_synth_command(&args),
+            Command::Compile(args) => run_compile(&args),
+            Command::Embed(args) => run_embed(&args),
+            Command::Accuracy(args) => run_accuracy(&args),
             Command::Sweep(args) => run_sweep(&args),
             Command::Compress {
                 n,

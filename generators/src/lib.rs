@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod design;
+pub mod encoder;
 pub mod error;
 pub mod fpga;
 pub mod gemm;
