@@ -160,40 +160,59 @@ pub fn pe_array_workload(
     )
 }
 
-/// Rows of scores through the softmax unit, and the golden probabilities.
-pub fn softmax_workload(
+/// Rows of scores (signed SW-bit codes) through the softmax unit, and the golden probabilities.
+pub fn softmax_workload<S: Copy + Into<i64>>(
     numerics: &SoftmaxNumerics,
     lanes: usize,
-    rows: &[Vec<i8>],
+    rows: &[Vec<S>],
     word_bits: u32,
 ) -> Result<WordWorkload> {
+    let (sw, ob) = (numerics.score_bits, numerics.output_bits);
+    for r in rows {
+        numerics.check_scores(r).map_err(usage)?;
+    }
     let in_beats: Vec<Beat> = rows
         .iter()
-        .flat_map(|r| softmax_row_beats(lanes, r))
+        .flat_map(|r| softmax_row_beats(lanes, sw, r))
         .collect();
     let out_beats: Vec<Beat> = rows
         .iter()
-        .flat_map(|r| softmax_output_beats(lanes, &numerics.softmax_row(r)))
+        .flat_map(|r| softmax_output_beats(lanes, ob, &numerics.softmax_row(r)))
         .collect();
     pack(
         word_bits,
-        (softmax_input_fields(lanes), &in_beats),
-        (softmax_output_fields(lanes), &out_beats),
+        (softmax_input_fields(lanes, sw), &in_beats),
+        (softmax_output_fields(lanes, ob), &out_beats),
     )
 }
 
-/// A few rows for a unit of `max_len`: length 1, the full −128…127 spread (in one row of up to `max_len`), random rows
-/// of 2P + 1 and 8P + 3 (each at most `max_len` long).
-pub fn softmax_rows(lanes: usize, max_len: usize, seed: u64) -> Vec<Vec<i8>> {
+/// A uniformly random signed `score_bits`-bit code (an `i8` draw at 8 bits, so INT8 streams stay as they were).
+pub fn random_score(rng: &mut ChaCha8Rng, score_bits: u32) -> i32 {
+    if score_bits <= 8 {
+        i32::from(rng.gen::<i8>())
+    } else {
+        i32::from(rng.gen::<i16>()) >> (16 - score_bits.min(16))
+    }
+}
+
+/// A few rows of signed `score_bits`-bit scores for a unit of `max_len`: length 1, the full −2^(SW−1)…2^(SW−1) − 1
+/// spread (in one row of up to `max_len`, evenly spaced), random rows of 2P + 1 and 8P + 3 (each at most `max_len`
+/// long).
+pub fn softmax_rows(lanes: usize, max_len: usize, score_bits: u32, seed: u64) -> Vec<Vec<i32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (lo, hi) = (-(1i64 << (score_bits - 1)), (1i64 << (score_bits - 1)) - 1);
     let spread_len = max_len.min(256);
     let spread = (0..spread_len)
         .map(|i| match spread_len {
-            1 => 127,
-            n => (-128 + (i * 255 / (n - 1)) as i32) as i8,
+            1 => hi as i32,
+            n => (lo + i as i64 * (hi - lo) / (n as i64 - 1)) as i32,
         })
         .collect();
-    let mut random = |len: usize| (0..len.min(max_len)).map(|_| rng.gen()).collect();
+    let mut random = |len: usize| {
+        (0..len.min(max_len))
+            .map(|_| random_score(&mut rng, score_bits))
+            .collect()
+    };
     vec![
         vec![5],
         spread,
@@ -223,7 +242,14 @@ pub fn softmax_numerics(unit: &SoftmaxUnit) -> Result<SoftmaxNumerics> {
             intercepts: u.intercepts().to_vec(),
         })
     };
-    SoftmaxNumerics::new(unit.score_frac_bits, table(&unit.exp)?, table(&unit.reci)?).map_err(usage)
+    SoftmaxNumerics::with_widths(
+        unit.score_bits,
+        unit.score_frac_bits,
+        unit.output_bits,
+        table(&unit.exp)?,
+        table(&unit.reci)?,
+    )
+    .map_err(usage)
 }
 
 /// The take-home testbench of the PE array's wrapper: one sparse and one dense tile.
@@ -244,7 +270,7 @@ pub fn softmax_testbench(
     word_bits: u32,
     rtl: &[String],
 ) -> Result<DesignFiles> {
-    let rows = softmax_rows(unit.lanes, unit.max_len, TAKE_HOME_SEED);
+    let rows = softmax_rows(unit.lanes, unit.max_len, unit.score_bits, TAKE_HOME_SEED);
     let workload = softmax_workload(&softmax_numerics(unit)?, unit.lanes, &rows, word_bits)?;
     testbench_files(wrapper, word_bits, rtl, &workload)
 }
@@ -383,13 +409,17 @@ mod tests {
 
     #[test]
     fn softmax_rows_cover_the_corners() {
-        let rows = softmax_rows(4, 300, 1);
+        let rows = softmax_rows(4, 300, 8, 1);
         assert_eq!(rows[0], vec![5]);
         assert_eq!((rows[1].len(), rows[1][0], rows[1][255]), (256, -128, 127));
         assert_eq!((rows[2].len(), rows[3].len()), (9, 35));
-        let short = softmax_rows(1, 2, 1);
+        let short = softmax_rows(1, 2, 8, 1);
         assert_eq!(short[1], vec![-128, 127]);
         assert!(short.iter().all(|r| (1..=2).contains(&r.len())));
-        assert_eq!(softmax_rows(1, 1, 1)[1], vec![127]);
+        assert_eq!(softmax_rows(1, 1, 8, 1)[1], vec![127]);
+        let wide = softmax_rows(4, 300, 16, 1);
+        assert_eq!((wide[1][0], wide[1][255]), (-32768, 32767));
+        assert!(wide[3].iter().any(|v| !(-128..=127).contains(v)));
+        assert_eq!(softmax_rows(1, 2, 12, 1)[1], vec![-2048, 2047]);
     }
 }

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use sta_generators::design::write_pe_array_io;
 use sta_generators::softmax::rtl::{write_softmax_io, SoftmaxArgs};
 use sta_generators::stream_io::{
-    pe_array_workload, softmax_numerics, softmax_rows, softmax_workload, WordWorkload,
+    pe_array_workload, random_score, softmax_numerics, softmax_rows, softmax_workload, WordWorkload,
 };
 use sta_generators::yosys::synth_check;
 use sta_golden::pe_array::{ActBeat, ArrayShape, WeightBeat};
@@ -35,10 +35,22 @@ fn shape(n: usize, m: usize, rows: usize, cols: usize) -> ArrayShape {
 }
 
 fn softmax_args(lanes: usize, max_len: usize) -> SoftmaxArgs {
+    softmax_wide_args(lanes, max_len, 8, 8)
+}
+
+/// SW-bit scores (D_S = SW / 2) and OB-bit outputs.
+fn softmax_wide_args(
+    lanes: usize,
+    max_len: usize,
+    score_bits: u32,
+    output_bits: u32,
+) -> SoftmaxArgs {
     SoftmaxArgs {
         lanes,
         max_len,
-        input_frac_bits: 4,
+        input_frac_bits: if score_bits == 8 { 4 } else { score_bits / 2 },
+        score_bits,
+        output_bits,
         exp_params: None,
         reci_params: None,
     }
@@ -192,21 +204,35 @@ fn pe_array_wrappers_match_the_golden_model() {
     }
 }
 
+/// (P, L_MAX, SW, OB, W). INT8: P = 4 at W = 8: 37 bits, 5 words each way; P = 1 at W = 16 and 32: one word each way
+/// (the K = 1 paths). SW = 16, OB = 7: P = 4 at W = 8: 69 bits in (9 words), 33 bits out (5 words); P = 1 at W = 16:
+/// 18 bits in (2 words), 9 bits out (1 word); SW = 12, OB = 8, P = 3 at W = 32: 40 bits in (2 words), 28 out (1).
+const SOFTMAX_CONFIGS: [(usize, usize, u32, u32, u32); 6] = [
+    (4, 64, 8, 8, 8),
+    (1, 40, 8, 8, 16),
+    (1, 40, 8, 8, 32),
+    (4, 64, 16, 7, 8),
+    (1, 40, 16, 7, 16),
+    (3, 10, 12, 8, 32),
+];
+
 #[test]
 fn softmax_wrappers_match_the_golden_model() {
-    // P = 4 at W = 8: 37 bits, 5 words each way; P = 1 at W = 16 and 32: one word each way (the K = 1 paths)
-    for (lanes, max_len, w) in [(4usize, 64usize, 8u32), (1, 40, 16), (1, 40, 32)] {
-        let a = softmax_args(lanes, max_len);
+    for (lanes, max_len, sw, ob, w) in SOFTMAX_CONFIGS {
+        let a = softmax_wide_args(lanes, max_len, sw, ob);
         let (numerics, unit) = a.resolve().unwrap_or_else(|e| panic!("{e}"));
         let design = softmax_design(&a, w);
         let sim = design.build();
-        let mut rows = softmax_rows(lanes, max_len, 3);
+        let mut rows = softmax_rows(lanes, max_len, sw, 3);
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         rows.extend((0..12).map(|_| {
             let len = rng.gen_range(1..=max_len);
-            (0..len).map(|_| rng.gen::<i8>()).collect::<Vec<i8>>()
+            (0..len)
+                .map(|_| random_score(&mut rng, sw))
+                .collect::<Vec<i32>>()
         }));
-        rows.push(vec![127; max_len]);
+        rows.push(vec![(1 << (sw - 1)) - 1; max_len]);
+        rows.push(vec![-(1 << (sw - 1)); max_len]);
         let workload =
             softmax_workload(&numerics, lanes, &rows, w).unwrap_or_else(|e| panic!("{e}"));
         let what = format!("{} W={w}", unit.module_name());
@@ -303,6 +329,9 @@ fn wrappers_are_lint_and_yosys_clean() {
     for (lanes, max_len, w) in [(4, 64, 8), (1, 40, 16), (3, 10, 32)] {
         softmax_design(&softmax_args(lanes, max_len), w).lint_and_synth();
     }
+    for (lanes, max_len, sw, ob, w) in [(4, 64, 16, 7, 8), (3, 10, 12, 8, 32)] {
+        softmax_design(&softmax_wide_args(lanes, max_len, sw, ob), w).lint_and_synth();
+    }
 }
 
 fn make_sim(dir: &Path, args: &[&str]) -> Output {
@@ -327,7 +356,8 @@ fn stdout(o: &Output) -> String {
 fn take_home_sim_passes_and_catches_a_corrupted_expectation() {
     let pe = pe_design(&shape(2, 8, 2, 3), 8);
     let sm = softmax_design(&softmax_args(4, 64), 16);
-    for d in [&pe, &sm] {
+    let wide = softmax_design(&softmax_wide_args(4, 64, 16, 7), 8);
+    for d in [&pe, &sm, &wide] {
         let ok = make_sim(&d.dir, &["-f", "tb/sim.mk", "sim"]);
         let text = stdout(&ok);
         assert!(ok.status.success(), "{}: {text}", d.wrapper);

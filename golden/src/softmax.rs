@@ -1,9 +1,14 @@
 //! The softmax unit's integer datapath: docs/softmax.md "Numerics", exactly.
 //!
-//! One row of INT8 scores s_j (scale 2^−D_S) → max m → c_j = max(−128, round_shift(s_j − m, D_S − D_E)) →
-//! e_j = max(0, EXP(c_j)) → S = Σ e_j (exact) → E = ⌊log2 S⌋, f = round_shift(S, E − D_R) → r = max(0, RECI(f)) →
-//! y_j = min(255, round_shift(e_j·r, D_OR + E − 8)). The RTL, its Verilator harness and the accuracy report all call
-//! [`SoftmaxNumerics::softmax_row`] (or [`SoftmaxNumerics::trace_row`] for every intermediate value).
+//! One row of signed SW-bit scores s_j (scale 2^−D_S) → max m → d_j = s_j − m (SW + 1 bits) →
+//! c_j = max(−128, round_shift(d_j, D_S − D_E)) → e_j = max(0, EXP(c_j)) → S = Σ e_j (exact) → E = ⌊log2 S⌋,
+//! f = round_shift(S, E − D_R) → r = max(0, RECI(f)) → y_j = min(2^OB − 1, round_shift(e_j·r, D_OR + E − OB)).
+//! SW = 8 and OB = 8 ([`SoftmaxNumerics::new`]) is the INT8-in, 8-bit-out unit; [`SoftmaxNumerics::with_widths`]
+//! takes SW ∈ 8..=16 and OB ∈ {7, 8}; [`encoder_softmax_numerics`] is the configuration the encoder uses. The RTL, its
+//! Verilator harness and the accuracy report all call [`SoftmaxNumerics::softmax_row`] (or
+//! [`SoftmaxNumerics::trace_row`] for every intermediate value).
+
+use std::ops::RangeInclusive;
 
 use thiserror::Error;
 
@@ -11,23 +16,37 @@ use crate::numerics::round_shift;
 use crate::pwl::PwlTable;
 use crate::PwlError;
 
-/// Largest score fraction bits D_S.
-pub const MAX_SCORE_FRAC_BITS: u32 = 7;
+/// Score width SW of [`SoftmaxNumerics::new`]: INT8 scores.
+pub const DEFAULT_SCORE_BITS: u32 = 8;
+/// Score widths SW accepted: signed 8- to 16-bit codes.
+pub const SCORE_BITS: RangeInclusive<u32> = 8..=16;
+/// Output width OB of [`SoftmaxNumerics::new`]: unsigned 8-bit probabilities, scale 2^−8.
+pub const DEFAULT_OUTPUT_BITS: u32 = 8;
+/// Output widths OB accepted: 8 (unsigned, scale 2^−8) or 7 (scale 2^−7: non-negative INT8 codes, the A operand of
+/// the PE array's A·V).
+pub const OUTPUT_BITS: RangeInclusive<u32> = 7..=8;
 /// Largest reciprocal input scale D_R: f ∈ [2^D_R, 2^(D_R+1)] (the upper end is reached when S rounds up) must be an
 /// INT8 code, so 2^(D_R+1) ≤ 127.
 pub const MAX_RECI_FRAC_BITS: u32 = 5;
 /// Widest EXP and RECI output codes the datapath accepts (keeps S, e·r and every shift well inside an i64).
 pub const MAX_TABLE_OUTPUT_BITS: u32 = 16;
-/// Output width: unsigned 8-bit probabilities, scale 2^−8.
-pub const OUTPUT_BITS: u32 = 8;
-/// Largest output code.
-pub const OUTPUT_MAX: u8 = u8::MAX;
 
-/// A softmax configuration that the datapath cannot implement. One line, like the crate's other errors.
+/// A softmax configuration that the datapath cannot implement, or a score that does not fit it. One line, like the
+/// crate's other errors.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum SoftmaxError {
-    #[error("score_frac_bits = {value} is outside 0..={max}: D_S must lie in that range")]
-    ScoreFracBits { value: u32, max: u32 },
+    #[error("score_bits = {value} is outside 8..=16: the score width SW must lie in that range")]
+    ScoreBits { value: u32 },
+    #[error("score_frac_bits = {value} is outside 0..={max}: D_S must be below the score width SW = {score_bits}")]
+    ScoreFracBits {
+        value: u32,
+        max: u32,
+        score_bits: u32,
+    },
+    #[error(
+        "output_bits = {value} is outside 7..=8: OB is 8 (scale 2^-8) or 7 (INT8 codes at 2^-7)"
+    )]
+    ProbabilityBits { value: u32 },
     #[error("{table} table is invalid: {source}")]
     Table {
         table: &'static str,
@@ -49,13 +68,44 @@ pub enum SoftmaxError {
     ExpAtZero { value: i64 },
     #[error("max_len = {max_len} is not allowed: rows have 1..=2^24 elements")]
     MaxLen { max_len: usize },
+    #[error("score {value} (element {index}) is outside {min}..={max}: scores are signed {score_bits}-bit codes")]
+    ScoreRange {
+        index: usize,
+        value: i64,
+        min: i64,
+        max: i64,
+        score_bits: u32,
+    },
+}
+
+/// The width checks of [`SoftmaxNumerics::with_widths`], shared with the RTL generator: SW ∈ 8..=16,
+/// D_S ∈ 0..=SW − 1, OB ∈ {7, 8}.
+pub fn check_widths(
+    score_bits: u32,
+    score_frac_bits: u32,
+    output_bits: u32,
+) -> Result<(), SoftmaxError> {
+    if !SCORE_BITS.contains(&score_bits) {
+        return Err(SoftmaxError::ScoreBits { value: score_bits });
+    }
+    if score_frac_bits >= score_bits {
+        return Err(SoftmaxError::ScoreFracBits {
+            value: score_frac_bits,
+            max: score_bits - 1,
+            score_bits,
+        });
+    }
+    if !OUTPUT_BITS.contains(&output_bits) {
+        return Err(SoftmaxError::ProbabilityBits { value: output_bits });
+    }
+    Ok(())
 }
 
 /// Every intermediate value of one row (docs/softmax.md steps 1–8), for debugging the RTL.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SoftmaxTrace {
     /// Step 1: m = max_j s_j (0 for an empty row).
-    pub max: i8,
+    pub max: i32,
     /// Step 3: the EXP input codes c_j (≤ 0).
     pub c: Vec<i8>,
     /// Step 4: e_j = max(0, exp.eval(c_j)), scale 2^−D_OE.
@@ -68,18 +118,22 @@ pub struct SoftmaxTrace {
     pub f: i8,
     /// Step 7: r = max(0, reci.eval(f)), scale 2^−D_OR (0 when S = 0).
     pub r: i64,
-    /// Step 8: the right shift D_OR + E − 8 applied to e_j·r (negative: left shift; 0 when S = 0).
+    /// Step 8: the right shift D_OR + E − OB applied to e_j·r (negative: left shift; 0 when S = 0).
     pub output_shift: i32,
-    /// Step 8: y_j, unsigned, scale 2^−8.
+    /// Step 8: y_j, unsigned OB-bit codes, scale 2^−OB.
     pub y: Vec<u8>,
 }
 
-/// The parameters of the softmax datapath: score scale D_S, the EXP table and the 1/x table. Validated by
-/// [`SoftmaxNumerics::new`], so evaluation is infallible.
+/// The parameters of the softmax datapath: score width SW and scale D_S, output width OB, the EXP table and the 1/x
+/// table. Validated by [`SoftmaxNumerics::new`] / [`SoftmaxNumerics::with_widths`], so evaluation is infallible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoftmaxNumerics {
+    /// SW: scores are signed SW-bit codes.
+    pub score_bits: u32,
     /// D_S: score code s means s·2^−D_S.
     pub score_frac_bits: u32,
+    /// OB: outputs are unsigned OB-bit codes at scale 2^−OB.
+    pub output_bits: u32,
     /// EXP: input scale D_E, output OW_E bits, D_OE fraction bits.
     pub exp: PwlTable,
     /// 1/x: input scale D_R (≤ 5), output OW_R bits, D_OR fraction bits.
@@ -87,15 +141,28 @@ pub struct SoftmaxNumerics {
 }
 
 impl SoftmaxNumerics {
-    /// Checks everything the datapath relies on: D_S ∈ 0..=7; both tables valid PWL tables with outputs of at most
-    /// 16 bits; D_R ≤ 5 (f ∈ [2^D_R, 2^(D_R+1)] fits INT8); EXP(0) > 0 (so S ≥ 1 for every non-empty row).
+    /// INT8 scores (SW = 8) and 8-bit outputs (OB = 8): [`with_widths`](Self::with_widths)`(8, score_frac_bits, 8, …)`.
     pub fn new(score_frac_bits: u32, exp: PwlTable, reci: PwlTable) -> Result<Self, SoftmaxError> {
-        if score_frac_bits > MAX_SCORE_FRAC_BITS {
-            return Err(SoftmaxError::ScoreFracBits {
-                value: score_frac_bits,
-                max: MAX_SCORE_FRAC_BITS,
-            });
-        }
+        Self::with_widths(
+            DEFAULT_SCORE_BITS,
+            score_frac_bits,
+            DEFAULT_OUTPUT_BITS,
+            exp,
+            reci,
+        )
+    }
+
+    /// Checks everything the datapath relies on: SW ∈ 8..=16; D_S ∈ 0..=SW − 1; OB ∈ {7, 8}; both tables valid PWL
+    /// tables with outputs of at most 16 bits; D_R ≤ 5 (f ∈ [2^D_R, 2^(D_R+1)] fits INT8); EXP(0) > 0 (so S ≥ 1 for
+    /// every non-empty row).
+    pub fn with_widths(
+        score_bits: u32,
+        score_frac_bits: u32,
+        output_bits: u32,
+        exp: PwlTable,
+        reci: PwlTable,
+    ) -> Result<Self, SoftmaxError> {
+        check_widths(score_bits, score_frac_bits, output_bits)?;
         for (table, t) in [("exp", &exp), ("reci", &reci)] {
             t.validate()
                 .map_err(|source| SoftmaxError::Table { table, source })?;
@@ -119,10 +186,43 @@ impl SoftmaxNumerics {
             return Err(SoftmaxError::ExpAtZero { value: at_zero });
         }
         Ok(SoftmaxNumerics {
+            score_bits,
             score_frac_bits,
+            output_bits,
             exp,
             reci,
         })
+    }
+
+    /// The score codes: −2^(SW−1) ..= 2^(SW−1) − 1.
+    pub fn score_range(&self) -> RangeInclusive<i64> {
+        let half = 1i64 << (self.score_bits - 1);
+        -half..=half - 1
+    }
+
+    /// The largest output code, 2^OB − 1 (255 or 127).
+    pub fn output_max(&self) -> u8 {
+        ((1u32 << self.output_bits) - 1) as u8
+    }
+
+    /// Ok when every score is a signed SW-bit code; else the first that is not.
+    pub fn check_scores<S: Copy + Into<i64>>(&self, scores: &[S]) -> Result<(), SoftmaxError> {
+        let range = self.score_range();
+        match scores
+            .iter()
+            .map(|&s| s.into())
+            .enumerate()
+            .find(|(_, s)| !range.contains(s))
+        {
+            None => Ok(()),
+            Some((index, value)) => Err(SoftmaxError::ScoreRange {
+                index,
+                value,
+                min: *range.start(),
+                max: *range.end(),
+                score_bits: self.score_bits,
+            }),
+        }
     }
 
     /// D_E: the EXP table's input scale.
@@ -163,8 +263,9 @@ impl SoftmaxNumerics {
         self.exp_bits() + self.reci_bits()
     }
 
-    /// Step 3 for one score, given the row maximum.
-    pub fn exp_input(&self, score: i8, max: i8) -> i8 {
+    /// Steps 2–3 for one score, given the row maximum (both SW-bit codes): d = s − m, then
+    /// c = max(−128, round_shift(d, D_S − D_E)).
+    pub fn exp_input(&self, score: i32, max: i32) -> i8 {
         let d = i128::from(score) - i128::from(max);
         round_shift(d, self.exp_input_shift()).max(-128) as i8
     }
@@ -184,13 +285,35 @@ impl SoftmaxNumerics {
         (exponent, f, self.reci.eval(f).max(0))
     }
 
-    /// The whole row: unsigned 8-bit probabilities, scale 2^−8. An empty row gives an empty vector.
-    pub fn softmax_row(&self, scores: &[i8]) -> Vec<u8> {
+    /// The whole row: unsigned OB-bit probabilities, scale 2^−OB. Scores are SW-bit codes of any integer type
+    /// (`&[i8]` for INT8 rows, `&[i16]` or wider for SW > 8). An empty row gives an empty vector.
+    ///
+    /// # Panics
+    /// If a score is outside the signed SW-bit range ([`check_scores`](Self::check_scores) says which;
+    /// [`try_softmax_row`](Self::try_softmax_row) returns that error instead).
+    pub fn softmax_row<S: Copy + Into<i64>>(&self, scores: &[S]) -> Vec<u8> {
         self.trace_row(scores).y
     }
 
+    /// [`softmax_row`](Self::softmax_row), or the error of the first score outside the SW-bit range.
+    pub fn try_softmax_row<S: Copy + Into<i64>>(
+        &self,
+        scores: &[S],
+    ) -> Result<Vec<u8>, SoftmaxError> {
+        self.check_scores(scores)?;
+        Ok(self.trace_row(scores).y)
+    }
+
     /// The whole row with every intermediate value (docs/softmax.md steps 1–8).
-    pub fn trace_row(&self, scores: &[i8]) -> SoftmaxTrace {
+    ///
+    /// # Panics
+    /// If a score is outside the signed SW-bit range, like [`softmax_row`](Self::softmax_row).
+    pub fn trace_row<S: Copy + Into<i64>>(&self, scores: &[S]) -> SoftmaxTrace {
+        if let Err(e) = self.check_scores(scores) {
+            panic!("{e}");
+        }
+        // SW ≤ 16: every code fits an i32.
+        let scores: Vec<i32> = scores.iter().map(|&s| s.into() as i32).collect();
         let Some(&max) = scores.iter().max() else {
             return SoftmaxTrace::default();
         };
@@ -211,13 +334,11 @@ impl SoftmaxNumerics {
         }
         let (exponent, f, r) = self.reciprocal(sum);
         let output_shift =
-            self.reci.format.output_frac_bits as i32 + exponent as i32 - OUTPUT_BITS as i32;
+            self.reci.format.output_frac_bits as i32 + exponent as i32 - self.output_bits as i32;
+        let y_max = i128::from(self.output_max());
         let y = e
             .iter()
-            .map(|&v| {
-                round_shift(i128::from(v) * i128::from(r), output_shift).min(i128::from(OUTPUT_MAX))
-                    as u8
-            })
+            .map(|&v| round_shift(i128::from(v) * i128::from(r), output_shift).min(y_max) as u8)
             .collect();
         SoftmaxTrace {
             max,
@@ -246,12 +367,49 @@ impl SoftmaxNumerics {
             .fold(0.0, f64::max)
     }
 
-    /// A bound on |Σ_j y_j − 256| for a row of `len` elements (docs/softmax.md "Accuracy", the row sum):
-    /// 256·[`reciprocal_error_bound`](Self::reciprocal_error_bound) for the normalisation, len/2 for rounding each
-    /// output, 1 for the clamp at 255.
+    /// A bound on |Σ_j y_j − 2^OB| for a row of `len` elements (docs/softmax.md "Accuracy", the row sum):
+    /// 2^OB·[`reciprocal_error_bound`](Self::reciprocal_error_bound) for the normalisation, len/2 for rounding each
+    /// output, 1 for the clamp at 2^OB − 1.
     pub fn sum_error_bound(&self, len: usize) -> f64 {
-        256.0 * self.reciprocal_error_bound() + len as f64 / 2.0 + 1.0
+        f64::from(1u32 << self.output_bits) * self.reciprocal_error_bound() + len as f64 / 2.0 + 1.0
     }
+}
+
+/// SW of the encoder's softmax ([`encoder_softmax_numerics`]).
+pub const ENCODER_SCORE_BITS: u32 = 16;
+/// D_S of the encoder's softmax: score code s means s·2^−8 (range ±128).
+pub const ENCODER_SCORE_FRAC_BITS: u32 = 8;
+/// OB of the encoder's softmax: probabilities are INT8 codes 0..=127 at scale 2^−7.
+pub const ENCODER_OUTPUT_BITS: u32 = 7;
+/// The encoder's EXP table: 16 entries on [−8, 0.0625), D_E = 4, 12-bit output at 2^−11 (`sta lut search --function
+/// exp --entries 16 --range=-8,0.0625 --output-bits 12 --output-frac-bits 11 --coeff-bits 14 --coeff-frac-bits 10
+/// --seed 1`).
+pub const ENCODER_EXP_TABLE: &str = include_str!("../data/softmax_exp16_w12.json");
+/// The encoder's 1/x table: 8 entries on [1, 2.03125), D_R = 5, 12-bit output at 2^−10 (`sta lut search --function
+/// reci --entries 8 --range=1,2.03125 --output-bits 12 --output-frac-bits 10 --coeff-bits 14 --coeff-frac-bits 10
+/// --seed 1`).
+pub const ENCODER_RECI_TABLE: &str = include_str!("../data/softmax_reci8_w12.json");
+
+/// The softmax configuration of the encoder (docs/softmax.md "Encoder default"): SW = 16-bit scores at D_S = 8
+/// (Q·Kᵀ/√d requantised to s = round(x·2^8), range ±128), OB = 7 (probabilities are non-negative INT8 codes at
+/// 2^−7, the A operand of A·V), the 16-entry 12-bit EXP table [`ENCODER_EXP_TABLE`]
+/// (`golden/data/softmax_exp16_w12.json`) and the 8-entry 12-bit 1/x table [`ENCODER_RECI_TABLE`]
+/// (`golden/data/softmax_reci8_w12.json`). On the MiniLM layer-0 attention rows its largest error against the softmax
+/// of the float scores is 0.0125.
+pub fn encoder_softmax_numerics() -> SoftmaxNumerics {
+    let table = |json: &str| {
+        crate::pwl::PwlParamsFile::from_json(json)
+            .and_then(|f| f.table())
+            .unwrap_or_else(|e| unreachable!("the committed softmax tables are valid: {e}"))
+    };
+    SoftmaxNumerics::with_widths(
+        ENCODER_SCORE_BITS,
+        ENCODER_SCORE_FRAC_BITS,
+        ENCODER_OUTPUT_BITS,
+        table(ENCODER_EXP_TABLE),
+        table(ENCODER_RECI_TABLE),
+    )
+    .unwrap_or_else(|e| unreachable!("the encoder's softmax configuration is valid: {e}"))
 }
 
 /// ⌈log2 n⌉ for n ≥ 1.
@@ -313,7 +471,7 @@ mod tests {
 
     #[test]
     fn empty_row_is_empty() {
-        assert!(defaults(8).softmax_row(&[]).is_empty());
+        assert!(defaults(8).softmax_row::<i8>(&[]).is_empty());
     }
 
     #[test]
@@ -427,6 +585,252 @@ mod tests {
                 "S = {sum}: f = {f}"
             );
             assert!(r > 0);
+        }
+    }
+
+    /// The encoder's tables (12-bit EXP and 1/x) at any SW, D_S, OB.
+    fn wide(score_bits: u32, score_frac_bits: u32, output_bits: u32) -> SoftmaxNumerics {
+        let enc = encoder_softmax_numerics();
+        SoftmaxNumerics::with_widths(score_bits, score_frac_bits, output_bits, enc.exp, enc.reci)
+            .unwrap()
+    }
+
+    /// Every table set of the tests at SW = 16, OB = 7: the 8- and 16-entry 8-bit tables and the encoder's.
+    fn sw16_ob7(score_frac_bits: u32) -> Vec<SoftmaxNumerics> {
+        let mut out: Vec<SoftmaxNumerics> = [8, 16]
+            .into_iter()
+            .map(|entries| {
+                let d = defaults(entries);
+                SoftmaxNumerics::with_widths(16, score_frac_bits, 7, d.exp, d.reci).unwrap()
+            })
+            .collect();
+        out.push(wide(16, score_frac_bits, 7));
+        out
+    }
+
+    /// |Σ y − 2^OB| within the bound, every y ≤ 2^OB − 1, and y never decreases with the score.
+    fn check_row(n: &SoftmaxNumerics, scores: &[i16]) -> Result<Vec<u8>, String> {
+        let y = n.softmax_row(scores);
+        if y.len() != scores.len() {
+            return Err(format!("{} outputs for {} scores", y.len(), scores.len()));
+        }
+        let total: f64 = y.iter().map(|&v| f64::from(v)).sum();
+        let (one, bound) = (
+            f64::from(1u32 << n.output_bits),
+            n.sum_error_bound(scores.len()),
+        );
+        if (total - one).abs() > bound {
+            return Err(format!("sum {total}, bound {bound} around {one}"));
+        }
+        if let Some(v) = y.iter().find(|&&v| v > n.output_max()) {
+            return Err(format!("output {v} above {}", n.output_max()));
+        }
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by_key(|&j| scores[j]);
+        if let Some(w) = order.windows(2).find(|w| y[w[0]] > y[w[1]]) {
+            return Err(format!(
+                "not monotonic: score {} -> {}, score {} -> {}",
+                scores[w[0]], y[w[0]], scores[w[1]], y[w[1]]
+            ));
+        }
+        Ok(y)
+    }
+
+    #[test]
+    fn encoder_default_is_sw16_ds8_ob7_with_the_12_bit_tables() {
+        let n = encoder_softmax_numerics();
+        assert_eq!((n.score_bits, n.score_frac_bits, n.output_bits), (16, 8, 7));
+        assert_eq!((n.exp.entries(), n.exp.format.output_bits), (16, 12));
+        assert_eq!((n.reci.entries(), n.reci.format.output_bits), (8, 12));
+        assert_eq!(n.output_max(), 127);
+        assert_eq!(n.score_range(), -32768..=32767);
+        // One element: e = EXP(0) ≈ 2^11, y = 127 (1 − 2^−7, the clamp).
+        assert_eq!(n.softmax_row(&[1234i16]), vec![127]);
+        // Two equal scores: ½ = 64 at 2^−7.
+        assert_eq!(n.softmax_row(&[-5i16, -5]), vec![64, 64]);
+    }
+
+    #[test]
+    fn sw16_corner_rows_at_ob7() {
+        let (lo, hi) = (i16::MIN, i16::MAX);
+        for d_s in [0, 4, 8, 15] {
+            for n in sw16_ob7(d_s) {
+                let ctx = |e: String| format!("D_S = {d_s}, {} EXP entries: {e}", n.exp.entries());
+                // length 1: almost 1 for every kind of score
+                for s in [lo, -1, 0, 1, hi] {
+                    let y = check_row(&n, &[s]).unwrap_or_else(|e| panic!("{}", ctx(e)));
+                    assert!(y[0] >= 124, "{}", ctx(format!("[{s}] -> {y:?}")));
+                }
+                // both extremes, in both orders: 2^(16 − D_S) apart, so the top takes everything unless D_S = 15
+                // (a difference of 2: 1/(1 + e^−2) = 0.88 = 113/128)
+                for row in [[lo, hi], [hi, lo]] {
+                    let y = check_row(&n, &row).unwrap_or_else(|e| panic!("{}", ctx(e)));
+                    let top = usize::from(row[1] == hi);
+                    let want = if d_s == 15 {
+                        (110..=116, 12..=18)
+                    } else {
+                        (124..=127, 0..=0)
+                    };
+                    assert!(
+                        want.0.contains(&y[top]) && want.1.contains(&y[1 - top]),
+                        "{}",
+                        ctx(format!("{y:?}"))
+                    );
+                }
+                // all equal, up to L_MAX = 4096
+                for len in [2usize, 3, 7, 64, 100, 4096] {
+                    for s in [lo, 0, hi] {
+                        let y =
+                            check_row(&n, &vec![s; len]).unwrap_or_else(|e| panic!("{}", ctx(e)));
+                        assert!(
+                            y.iter().all(|&v| v == y[0]),
+                            "{}",
+                            ctx(format!("len {len}"))
+                        );
+                        let ideal = 128.0 / len as f64;
+                        assert!(
+                            (f64::from(y[0]) - ideal).abs() <= ideal * 0.02 + 0.5,
+                            "{}",
+                            ctx(format!("len {len}: {} vs {ideal}", y[0]))
+                        );
+                    }
+                }
+                // one dominant score among the lowest, and a close second
+                let mut row = vec![lo; 4096];
+                row[1000] = hi;
+                let y = check_row(&n, &row).unwrap_or_else(|e| panic!("{}", ctx(e)));
+                // (at D_S = 15 the two codes are only 2 apart: 4095 elements at e^−2 share the row)
+                if d_s <= 12 {
+                    assert!(
+                        y[1000] >= 124 && y.iter().enumerate().all(|(j, &v)| j == 1000 || v == 0),
+                        "{}",
+                        ctx(format!("y[1000] = {}", y[1000]))
+                    );
+                }
+                let mut close = vec![0i16; 4096];
+                close[7] = hi;
+                close[9] = hi - 1;
+                check_row(&n, &close).unwrap_or_else(|e| panic!("{}", ctx(e)));
+                // the full 16-bit spread in steps of 16: sorted, so the outputs must not decrease
+                let spread: Vec<i16> = (lo..=hi).step_by(16).collect();
+                let t = n.trace_row(&spread);
+                assert_eq!(t.c[0], if d_s == 15 { -32 } else { -128 });
+                assert!(t.c.iter().all(|&c| c <= 0));
+                check_row(&n, &spread).unwrap_or_else(|e| panic!("{}", ctx(e)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_difference_is_taken_at_sw_plus_one_bits() {
+        // s − m = −65535 at SW = 16 must clamp to −128, not wrap to a small difference.
+        let n = wide(16, 4, 8);
+        let t = n.trace_row(&[i16::MIN, i16::MAX]);
+        assert_eq!(t.max, 32767);
+        assert_eq!(t.c, vec![-128, 0]);
+        // At D_S = 15 the same codes are 2 apart in real terms: −2 at D_E = 4 is c = −32.
+        let t = wide(16, 15, 8).trace_row(&[i16::MIN, i16::MAX]);
+        assert_eq!(t.c, vec![-32, 0]);
+        // D_S = 9, D_E = 4: d = −48 → round_shift(−48, 5) = round(−1.5) = −1 (half up).
+        assert_eq!(wide(16, 9, 8).trace_row(&[-48i16, 0]).c, vec![-1, 0]);
+    }
+
+    #[test]
+    fn ob7_is_the_ob8_formula_one_bit_coarser() {
+        let (n8, n7) = (wide(16, 8, 8), wide(16, 8, 7));
+        let row: Vec<i16> = vec![0, -100, -300, -700, -1500, 200, 200, -3000];
+        let (t8, t7) = (n8.trace_row(&row), n7.trace_row(&row));
+        assert_eq!((t8.e.clone(), t8.r), (t7.e.clone(), t7.r));
+        assert_eq!(t7.output_shift, t8.output_shift + 1);
+        for (j, &e) in t8.e.iter().enumerate() {
+            let er = i128::from(e) * i128::from(t8.r);
+            assert_eq!(
+                i128::from(t7.y[j]),
+                round_shift(er, t7.output_shift).min(127),
+                "element {j}"
+            );
+        }
+    }
+
+    #[test]
+    fn int8_rows_give_the_same_outputs_at_every_score_width() {
+        // A wider datapath changes nothing for scores that fit INT8: d = s − m is exact either way.
+        for entries in [8, 16] {
+            let base = defaults(entries);
+            for sw in [9, 12, 16] {
+                let n = SoftmaxNumerics::with_widths(sw, 4, 8, base.exp.clone(), base.reci.clone())
+                    .unwrap();
+                let row: Vec<i8> = (i8::MIN..=i8::MAX).rev().step_by(3).collect();
+                assert_eq!(n.softmax_row(&row), base.softmax_row(&row), "SW = {sw}");
+                let wide: Vec<i16> = row.iter().map(|&s| i16::from(s)).collect();
+                assert_eq!(n.softmax_row(&wide), base.softmax_row(&row), "SW = {sw}");
+            }
+        }
+    }
+
+    #[test]
+    fn width_errors_name_the_value_and_the_range() {
+        let d = defaults(8);
+        let make =
+            |sw, ds, ob| SoftmaxNumerics::with_widths(sw, ds, ob, d.exp.clone(), d.reci.clone());
+        let cases: [((u32, u32, u32), &str); 6] = [
+            ((7, 4, 8), "score_bits = 7 is outside 8..=16"),
+            ((17, 4, 8), "score_bits = 17 is outside 8..=16"),
+            ((16, 16, 8), "score_frac_bits = 16 is outside 0..=15"),
+            ((12, 12, 8), "score_frac_bits = 12 is outside 0..=11"),
+            ((16, 8, 6), "output_bits = 6 is outside 7..=8"),
+            ((16, 8, 9), "output_bits = 9 is outside 7..=8"),
+        ];
+        for ((sw, ds, ob), needle) in cases {
+            let e = make(sw, ds, ob).unwrap_err().to_string();
+            assert!(e.starts_with(needle), "{e}");
+            assert!(!e.contains('\n'));
+        }
+        assert!(make(16, 15, 7).is_ok() && make(8, 7, 7).is_ok() && make(12, 0, 8).is_ok());
+        let n = make(12, 4, 7).unwrap();
+        assert_eq!(n.check_scores(&[-2048i16, 2047]), Ok(()));
+        let e = n.check_scores(&[0i16, 2048]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "score 2048 (element 1) is outside -2048..=2047: scores are signed 12-bit codes"
+        );
+        assert_eq!(
+            n.try_softmax_row(&[-2049i32]),
+            Err(n.check_scores(&[-2049i32]).unwrap_err())
+        );
+        assert!(n.try_softmax_row(&[-2048i32, 5]).is_ok());
+        assert!(d.check_scores(&[300i16]).is_err() && d.check_scores(&[i8::MIN]).is_ok());
+    }
+
+    #[test]
+    #[should_panic(expected = "outside -128..=127")]
+    fn an_out_of_range_score_panics_in_softmax_row() {
+        defaults(8).softmax_row(&[0i16, 128]);
+    }
+
+    proptest! {
+        #[test]
+        fn wide_rows_meet_the_row_sum_bound_and_are_monotonic(
+            sw in 8u32..=16,
+            ds_pick in any::<u32>(),
+            ob in 7u32..=8,
+            tables in 0usize..3,
+            raw in proptest::collection::vec(any::<i16>(), 1..300),
+            spread_pick in any::<u32>(),
+        ) {
+            let d_s = ds_pick % sw;
+            let base = match tables {
+                0 => defaults(8),
+                1 => defaults(16),
+                _ => encoder_softmax_numerics(),
+            };
+            let n = SoftmaxNumerics::with_widths(sw, d_s, ob, base.exp, base.reci).unwrap();
+            // scores of SW bits, sometimes squeezed into a narrow band (ties and near-ties)
+            let shift = 16 - sw + spread_pick % (sw - 1);
+            let scores: Vec<i16> = raw.iter().map(|&s| s >> shift).collect();
+            let y = check_row(&n, &scores).map_err(TestCaseError::fail)?;
+            let arg = scores.iter().enumerate().max_by_key(|(_, &s)| s).map(|(j, _)| j).unwrap();
+            prop_assert_eq!(y[arg], *y.iter().max().unwrap());
         }
     }
 

@@ -1,12 +1,15 @@
 //! The scalable softmax unit (`hdl/templates/sta_softmax.v`, docs/softmax.md "Hardware"): P lanes, rows of
-//! 1…L_MAX INT8 scores, an EXP and a 1/x PWL unit ([`crate::pwl_lut`]) with the tables of the numeric contract.
+//! 1…L_MAX signed SW-bit scores (INT8 by default), OB-bit probabilities out, an EXP and a 1/x PWL unit
+//! ([`crate::pwl_lut`]) with the tables of the numeric contract.
 //!
-//! [`SoftmaxUnit::new`] validates the parameters and derives every width; [`emit_softmax`] renders the top module
-//! plus the two LUT modules (leaves first, the order of `filelist.f`).
+//! [`SoftmaxUnit::with_widths`] (or [`SoftmaxUnit::new`] for SW = OB = 8) validates the parameters and derives every
+//! width; [`emit_softmax`] renders the top module plus the two LUT modules (leaves first, the order of `filelist.f`).
+//! With SW = OB = 8 the top is the INT8 unit exactly as before the widths became parameters (same text, same name).
 
 use askama::Template;
 use sha2::{Digest, Sha256};
 use sta_golden::pwl::PwlTable;
+use sta_golden::softmax::{check_widths, SoftmaxError, DEFAULT_OUTPUT_BITS, DEFAULT_SCORE_BITS};
 
 use crate::emit::{GeneratedModule, GENERATOR};
 use crate::pwl_lut::{emit_pwl, PwlUnit, PWL_LATENCY};
@@ -18,8 +21,6 @@ pub const MAX_ROW_LEN: usize = 65536;
 /// Extra e-ring words beyond 2·DEPTH: cover the beats B issues while a row's last beats go through EXP, the sum and
 /// the 1/x step (about 11 cycles) before C can start reading it.
 pub const E_RING_EXTRA: usize = 16;
-/// Score fraction bits accepted.
-pub const MAX_SCORE_FRAC_BITS: u32 = 15;
 /// Output FIFO entries.
 pub const OUT_FIFO: usize = 4;
 
@@ -29,8 +30,9 @@ pub enum SoftmaxRtlError {
     Lanes(usize),
     #[error("max-len = {0} is outside 1..={MAX_ROW_LEN}")]
     MaxLen(usize),
-    #[error("input-frac-bits = {0} is outside 0..={MAX_SCORE_FRAC_BITS}")]
-    ScoreFrac(u32),
+    /// SW, D_S or OB outside its range (`sta_golden::softmax::check_widths`).
+    #[error("{0}")]
+    Widths(#[from] SoftmaxError),
     #[error("EXP table: output_bits = {0} must be 2..=16")]
     ExpOutput(u32),
     #[error(
@@ -53,7 +55,11 @@ pub enum SoftmaxRtlError {
 pub struct SoftmaxUnit {
     pub lanes: usize,
     pub max_len: usize,
+    /// SW: signed score width.
+    pub score_bits: u32,
     pub score_frac_bits: u32,
+    /// OB: unsigned probability width (scale 2^−OB).
+    pub output_bits: u32,
     pub exp: PwlUnit,
     pub reci: PwlUnit,
 }
@@ -71,10 +77,32 @@ fn clog2(v: u64) -> u32 {
 }
 
 impl SoftmaxUnit {
+    /// INT8 scores and 8-bit outputs: [`with_widths`](Self::with_widths) with SW = OB = 8.
     pub fn new(
         lanes: usize,
         max_len: usize,
         score_frac_bits: u32,
+        exp: &PwlTable,
+        reci: &PwlTable,
+    ) -> Result<Self, SoftmaxRtlError> {
+        Self::with_widths(
+            lanes,
+            max_len,
+            DEFAULT_SCORE_BITS,
+            score_frac_bits,
+            DEFAULT_OUTPUT_BITS,
+            exp,
+            reci,
+        )
+    }
+
+    /// P ∈ 1..=64, L_MAX ∈ 1..=65536, SW ∈ 8..=16, D_S ∈ 0..=SW − 1, OB ∈ {7, 8}, tables the datapath can take.
+    pub fn with_widths(
+        lanes: usize,
+        max_len: usize,
+        score_bits: u32,
+        score_frac_bits: u32,
+        output_bits: u32,
         exp: &PwlTable,
         reci: &PwlTable,
     ) -> Result<Self, SoftmaxRtlError> {
@@ -84,9 +112,7 @@ impl SoftmaxUnit {
         if !(1..=MAX_ROW_LEN).contains(&max_len) {
             return Err(SoftmaxRtlError::MaxLen(max_len));
         }
-        if score_frac_bits > MAX_SCORE_FRAC_BITS {
-            return Err(SoftmaxRtlError::ScoreFrac(score_frac_bits));
-        }
+        check_widths(score_bits, score_frac_bits, output_bits)?;
         if !(2..=16).contains(&exp.format.output_bits) {
             return Err(SoftmaxRtlError::ExpOutput(exp.format.output_bits));
         }
@@ -99,7 +125,9 @@ impl SoftmaxUnit {
         Ok(SoftmaxUnit {
             lanes,
             max_len,
+            score_bits,
             score_frac_bits,
+            output_bits,
             exp: PwlUnit::from_table("exp", exp)?,
             reci: PwlUnit::from_table("reci", reci)?,
         })
@@ -118,12 +146,35 @@ impl SoftmaxUnit {
         let emax = (1u64 << self.e_bits()) - 1;
         bits_for((self.depth() * self.lanes) as u64 * emax).max(self.e_bits() + 1)
     }
-    /// `sta_softmax_p<P>_l<L_MAX>_s<D_S>`.
+    /// True when SW or OB differs from 8: the module declares SCORE_W and OUT_W and its name says so.
+    pub fn is_widened(&self) -> bool {
+        (self.score_bits, self.output_bits) != (DEFAULT_SCORE_BITS, DEFAULT_OUTPUT_BITS)
+    }
+    /// `sta_softmax_p<P>_l<L_MAX>_s<D_S>`, then `_sw<SW>` when SW ≠ 8 and `_o<OB>` when OB ≠ 8.
     pub fn module_name(&self) -> String {
-        format!(
+        let mut name = format!(
             "sta_softmax_p{}_l{}_s{}",
             self.lanes, self.max_len, self.score_frac_bits
-        )
+        );
+        if self.score_bits != DEFAULT_SCORE_BITS {
+            name += &format!("_sw{}", self.score_bits);
+        }
+        if self.output_bits != DEFAULT_OUTPUT_BITS {
+            name += &format!("_o{}", self.output_bits);
+        }
+        name
+    }
+    /// `f(SW, OB)`, or nothing for SW = OB = 8.
+    fn if_widened(&self, f: impl Fn(u32, u32) -> String) -> String {
+        if self.is_widened() {
+            f(self.score_bits, self.output_bits)
+        } else {
+            String::new()
+        }
+    }
+    /// The `sta softmax generate` flags of the widths: empty for SW = OB = 8.
+    pub fn width_flags(&self) -> String {
+        self.if_widened(|sw, ob| format!(" --score-bits {sw} --output-bits {ob}"))
     }
     /// Score ring words, 2·DEPTH.
     pub fn score_words(&self) -> usize {
@@ -133,21 +184,30 @@ impl SoftmaxUnit {
     pub fn e_words(&self) -> usize {
         2 * self.depth() + E_RING_EXTRA
     }
-    /// Buffer memory in bits: score ring · P · 8 + e ring · P · EW.
+    /// Buffer memory in bits: score ring · P · SW + e ring · P · EW.
     pub fn buffer_bits(&self) -> usize {
-        self.lanes * (self.score_words() * 8 + self.e_words() * self.e_bits() as usize)
+        self.lanes
+            * (self.score_words() * self.score_bits as usize
+                + self.e_words() * self.e_bits() as usize)
     }
+    /// Every parameter (hashed into [`content_hash`](Self::content_hash)); the widths only when not 8, so the INT8
+    /// unit keeps its hash.
     pub fn parameter_line(&self) -> String {
         format!(
-            "lanes={} max_len={} score_frac_bits={} e_ring_extra={E_RING_EXTRA} exp={}:{} reci={}:{}",
+            "lanes={} max_len={} score_frac_bits={} e_ring_extra={E_RING_EXTRA} exp={}:{} reci={}:{}{}",
             self.lanes,
             self.max_len,
             self.score_frac_bits,
             self.exp.module_name(),
             self.exp.content_hash(),
             self.reci.module_name(),
-            self.reci.content_hash()
+            self.reci.content_hash(),
+            self.width_params()
         )
+    }
+    /// ` score_bits=SW output_bits=OB`, or nothing for SW = OB = 8.
+    fn width_params(&self) -> String {
+        self.if_widened(|sw, ob| format!(" score_bits={sw} output_bits={ob}"))
     }
     pub fn content_hash(&self) -> String {
         let digest = Sha256::digest(self.parameter_line().as_bytes());
@@ -199,6 +259,24 @@ struct SoftmaxTemplate<'a> {
     u_expr: String,
     exp_module: String,
     reci_module: String,
+    score_desc: String,
+    score_lane_desc: String,
+    out_lane_desc: String,
+    score_w: &'a str,
+    score_msb: &'a str,
+    out_w: &'a str,
+    out_msb: &'a str,
+    out_bits: u32,
+    extra_params: String,
+    extra_localparams: &'a str,
+    check_cond: String,
+    check_names: &'a str,
+    check_values: String,
+    s_min: &'a str,
+    d_bits_desc: &'a str,
+    y_max_dec: u32,
+    y_zero: String,
+    y_top: String,
 }
 
 fn header(unit: &SoftmaxUnit, name: &str) -> String {
@@ -206,12 +284,14 @@ fn header(unit: &SoftmaxUnit, name: &str) -> String {
     format!(
         "{rule}\n\
          // {name}: generated by {GENERATOR}, the STA RTL generator. Do not edit; regenerate instead.\n\
-         // Softmax unit, config {hash}: lanes={p} max_len={l} score_frac_bits={ds} depth={depth}\n\
+         // Softmax unit, config {hash}: lanes={p} max_len={l} score_frac_bits={ds} depth={depth}{widths}\n\
          //   exp={exp} (table {eh}) reci={reci} (table {rh})\n\
-         // Regenerate: sta softmax generate --lanes {p} --max-len {l} --input-frac-bits {ds} --out DIR \
+         // Regenerate: sta softmax generate --lanes {p} --max-len {l} --input-frac-bits {ds}{flags} --out DIR \
          (plus --exp-params/--reci-params for tables other than the defaults)\n\
          {rule}",
         hash = unit.content_hash(),
+        widths = unit.width_params(),
+        flags = unit.width_flags(),
         p = unit.lanes,
         l = unit.max_len,
         ds = unit.score_frac_bits,
@@ -249,32 +329,56 @@ fn emit_top(unit: &SoftmaxUnit) -> Result<GeneratedModule, SoftmaxRtlError> {
     let owr = unit.reci.format().output_bits;
     let rw = owr - 1;
     let d_or = unit.reci.format().output_frac_bits;
-    let k0 = 8u32.saturating_sub(d_or);
-    let t0 = d_or.saturating_sub(8);
+    let ob = unit.output_bits;
+    let k0 = ob.saturating_sub(d_or);
+    let t0 = d_or.saturating_sub(ob);
     let raw_pw = ew + rw + k0;
-    let pw = raw_pw.max(8);
+    let pw = raw_pw.max(ob);
     let ysw = bits_for(u64::from(sw - 1 + t0)).max(lw);
+    // d = s − m has SW + 1 bits
+    let dw = unit.score_bits + 1;
     let s = i64::from(unit.score_frac_bits) - i64::from(unit.exp.format().input_frac_bits);
     let (c_bits, c_expr) = if s > 0 {
-        let cw = (s as u32).max(9) + 1;
+        let cw = (s as u32).max(dw) + 1;
         let half = 1i64 << (s - 1);
         (
             cw,
             format!(
-                "    wire signed [CSW-1:0] d_wide = {{ {{{}{{d[8]}}}}, d}};\n    \
+                "    wire signed [CSW-1:0] d_wide = {{ {{{}{{d[{}]}}}}, d}};\n    \
                  wire signed [CSW-1:0] c_round = (d_wide + {cw}'sd{half}) >>> {s};",
-                cw - 9
+                cw - dw,
+                dw - 1
             ),
         )
     } else if s == 0 {
-        (9, "    wire signed [CSW-1:0] c_round = d;".to_string())
+        (dw, "    wire signed [CSW-1:0] c_round = d;".to_string())
     } else {
         let k = (-s) as u32;
         (
-            9 + k,
+            dw + k,
             format!("    wire signed [CSW-1:0] c_round = {{d, {{{k}{{1'b0}}}}}};"),
         )
     };
+    let widened = unit.is_widened();
+    let (score_bits, y_max_dec) = (unit.score_bits, (1u32 << ob) - 1);
+    let pick = |default: &'static str, wide: &'static str| if widened { wide } else { default };
+    let (mut check_cond, mut check_values) = (
+        format!(
+            "P != {} || L_MAX != {} || D_S != {}",
+            unit.lanes, unit.max_len, unit.score_frac_bits
+        ),
+        format!("{}, {}, {}", unit.lanes, unit.max_len, unit.score_frac_bits),
+    );
+    let mut extra_params = String::new();
+    if widened {
+        check_cond += &format!(" || SCORE_W != {score_bits} || OUT_W != {ob}");
+        check_values += &format!(", {score_bits}, {ob}");
+        extra_params = format!(
+            ",\n    // Score width SCORE_W (scores are signed SCORE_W-bit codes)\n    parameter SCORE_W = {score_bits},\n    \
+             // Output width OUT_W (probabilities are unsigned OUT_W-bit codes, scale 2^-OUT_W)\n    \
+             parameter OUT_W = {ob}"
+        );
+    }
     let prod_shifted = if k0 > 0 {
         format!("{{prod, {{{k0}{{1'b0}}}}}}")
     } else {
@@ -325,13 +429,38 @@ fn emit_top(unit: &SoftmaxUnit) -> Result<GeneratedModule, SoftmaxRtlError> {
         yshift_bits: ysw,
         c_bits,
         c_min: format!("-{c_bits}'sd128"),
-        y_max: format!("{}'d255", pw + 1),
+        y_max: format!("{}'d{y_max_dec}", pw + 1),
         c_expr,
         f_to_byte: zext("n1_f", fw, 8),
         t_expr,
         u_expr,
         exp_module: unit.exp.module_name(),
         reci_module: unit.reci.module_name(),
+        score_desc: if score_bits == 8 {
+            "INT8 scores".to_string()
+        } else {
+            format!("signed {score_bits}-bit scores")
+        },
+        score_lane_desc: pick("INT8", "SCORE_W-bit").to_string(),
+        out_lane_desc: pick("8-bit", "OUT_W-bit").to_string(),
+        score_w: pick("8", "SCORE_W"),
+        score_msb: pick("7", "SCORE_W-1"),
+        out_w: pick("8", "OUT_W"),
+        out_msb: pick("7", "OUT_W-1"),
+        out_bits: ob,
+        extra_params,
+        extra_localparams: pick(
+            "",
+            "localparam signed [SCORE_W-1:0] S_MIN = {1'b1, {(SCORE_W-1){1'b0}}};  // -2^(SCORE_W-1)\n",
+        ),
+        check_cond,
+        check_names: pick("P, L_MAX, D_S", "P, L_MAX, D_S, SCORE_W, OUT_W"),
+        check_values,
+        s_min: pick("-8'sd128", "S_MIN"),
+        d_bits_desc: pick("9 bits", "SCORE_W + 1 bits"),
+        y_max_dec,
+        y_zero: format!("{ob}'d0"),
+        y_top: format!("{ob}'d{y_max_dec}"),
     };
     let mut text = template
         .render()
@@ -421,6 +550,59 @@ mod tests {
             SoftmaxUnit::new(4, 8, 4, &table(4, 17, 7), &r),
             Err(SoftmaxRtlError::ExpOutput(17))
         ));
+    }
+
+    #[test]
+    fn widths_name_declare_and_size_the_wide_unit() {
+        let (e, r) = (table(4, 8, 7), table(5, 10, 8));
+        let u = SoftmaxUnit::with_widths(4, 64, 16, 8, 7, &e, &r).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(u.module_name(), "sta_softmax_p4_l64_s8_sw16_o7");
+        assert_eq!(u.buffer_bits(), 4 * (32 * 16 + 48 * 7));
+        assert!(u.parameter_line().ends_with(" score_bits=16 output_bits=7"));
+        let int8 = SoftmaxUnit::new(4, 64, 4, &e, &r).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!int8.is_widened() && int8.width_flags().is_empty());
+        assert!(!int8.parameter_line().contains("score_bits"));
+        let top = emit_top(&u).unwrap_or_else(|e| panic!("{e}"));
+        let t = &top.text;
+        for needle in [
+            "parameter SCORE_W = 16,",
+            "parameter OUT_W = 7\n",
+            "input  wire [P*SCORE_W-1:0]   s_tdata,",
+            "output wire [P*OUT_W-1:0]   m_tdata,",
+            "SCORE_W != 16 || OUT_W != 7",
+            "wire signed [SCORE_W:0] d = ",
+            // D_S − D_E = 4: d (17 bits) is widened to 18 before the rounding shift
+            "wire signed [CSW-1:0] d_wide = { {1{d[16]}}, d};",
+            "(d_wide + 18'sd8) >>> 4;",
+            "localparam [PW:0] Y_MAX = 17'd127;",
+            "? 7'd127 : v[OUT_W-1:0];",
+            "--score-bits 16 --output-bits 7",
+        ] {
+            assert!(t.contains(needle), "{needle:?} missing");
+        }
+        assert!(!t.contains("-8'sd128 : a_max") && !t.contains("P*8-1"));
+        // OB = 7 with D_OR = 8: the product is shifted right by E + 1
+        assert!(t.contains("(T0 = 1)"));
+        let twelve =
+            SoftmaxUnit::with_widths(1, 8, 12, 2, 8, &e, &r).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(twelve.module_name(), "sta_softmax_p1_l8_s2_sw12");
+        let t = emit_top(&twelve).unwrap_or_else(|e| panic!("{e}")).text;
+        assert!(t.contains("c_round = {d, {2{1'b0}}};") && t.contains("localparam CSW = 15;"));
+    }
+
+    #[test]
+    fn out_of_range_widths_are_refused() {
+        let (e, r) = (table(4, 8, 7), table(5, 10, 8));
+        let make = |sw, ds, ob| SoftmaxUnit::with_widths(4, 8, sw, ds, ob, &e, &r).map(|_| ());
+        for (sw, ds, ob) in [(7, 4, 8), (17, 4, 8), (8, 4, 6), (8, 4, 9), (12, 12, 8)] {
+            assert!(matches!(make(sw, ds, ob), Err(SoftmaxRtlError::Widths(_))));
+        }
+        let err = make(12, 12, 8).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "score_frac_bits = 12 is outside 0..=11: D_S must be below the score width SW = 12"
+        );
+        assert!(make(16, 15, 7).is_ok());
     }
 
     #[test]

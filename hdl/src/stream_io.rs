@@ -113,8 +113,8 @@ pub fn softmax_io_spec(unit: &SoftmaxUnit, word_bits: u32) -> StreamIoSpec {
     StreamIoSpec {
         inner: unit.module_name(),
         word_bits,
-        inputs: softmax_input_fields(unit.lanes),
-        outputs: softmax_output_fields(unit.lanes),
+        inputs: softmax_input_fields(unit.lanes, unit.score_bits),
+        outputs: softmax_output_fields(unit.lanes, unit.output_bits),
         in_valid: vec!["s_tvalid"],
         in_ready: vec!["s_tready"],
         out_valid: "m_tvalid",
@@ -130,9 +130,12 @@ pub fn softmax_io_spec(unit: &SoftmaxUnit, word_bits: u32) -> StreamIoSpec {
                 unit.parameter_line()
             ),
             format!(
-                "Regenerate: sta softmax generate --lanes {} --max-len {} --input-frac-bits {} --io-width {word_bits} \
+                "Regenerate: sta softmax generate --lanes {} --max-len {} --input-frac-bits {}{} --io-width {word_bits} \
                  --out DIR (plus --exp-params/--reci-params for tables other than the defaults)",
-                unit.lanes, unit.max_len, unit.score_frac_bits
+                unit.lanes,
+                unit.max_len,
+                unit.score_frac_bits,
+                unit.width_flags()
             ),
         ],
     }
@@ -395,8 +398,8 @@ mod tests {
         std::fs::write("/tmp/sio/pe.v", t).ok();
     }
 
-    #[test]
-    fn softmax_wrapper_ties_err_and_pads_single_words() {
+    /// A small EXP and 1/x table pair the softmax unit accepts.
+    fn softmax_tables() -> (sta_golden::pwl::PwlTable, sta_golden::pwl::PwlTable) {
         let exp = sta_golden::pwl::PwlTable {
             format: sta_golden::pwl::PwlFormat {
                 input_frac_bits: 4,
@@ -413,6 +416,12 @@ mod tests {
         reci.format.input_frac_bits = 5;
         reci.format.output_bits = 10;
         reci.format.output_frac_bits = 8;
+        (exp, reci)
+    }
+
+    #[test]
+    fn softmax_wrapper_ties_err_and_pads_single_words() {
+        let (exp, reci) = softmax_tables();
         let unit = SoftmaxUnit::new(1, 8, 4, &exp, &reci).unwrap();
         // P = 1: 8 + 1 + 1 = 10 bits, one 16-bit word each way with 6 pad bits
         let m = emit_stream_io(&softmax_io_spec(&unit, 16)).unwrap();
@@ -425,6 +434,19 @@ mod tests {
         assert!(t.contains("assign m_tlast = 1'b1;"));
         assert!(!t.contains("des_cnt") && !t.contains("ser_cnt"));
         assert!(t.contains("--io-width 16"));
+    }
+
+    #[test]
+    fn wide_softmax_wrapper_carries_sw_bit_scores_and_ob_bit_outputs() {
+        let (exp, reci) = softmax_tables();
+        let unit = SoftmaxUnit::with_widths(1, 8, 16, 8, 7, &exp, &reci).unwrap();
+        // P = 1: 16 + 1 + 1 = 18 bits in (two 16-bit words), 7 + 1 + 1 = 9 bits out (one word)
+        let m = emit_stream_io(&softmax_io_spec(&unit, 16)).unwrap();
+        let t = &m.text;
+        assert_eq!(m.name, "sta_softmax_p1_l8_s8_sw16_o7_io16");
+        assert!(t.contains("localparam K_IN = 2;") && t.contains("localparam K_OUT = 1;"));
+        assert!(t.contains("--input-frac-bits 8 --score-bits 16 --output-bits 7 --io-width 16"));
+        assert!(t.contains("score_bits=16 output_bits=7"));
     }
 
     #[test]

@@ -4,25 +4,25 @@
 `default_nettype none
 
 /*
- * Softmax of rows of INT8 scores, P = {{ lanes }} lanes, rows of 1..L_MAX = {{ max_len }} elements (docs/softmax.md).
+ * Softmax of rows of {{ score_desc }}, P = {{ lanes }} lanes, rows of 1..L_MAX = {{ max_len }} elements (docs/softmax.md).
  *
  * Numerics (docs/softmax.md, bit for bit with sta_golden::softmax):
  *   m = max s_j;  d_j = s_j - m;  c_j = max(-128, round_shift(d_j, D_S - D_E));  e_j = max(0, EXP(c_j))
  *   S = sum e_j;  E = floor(log2 S);  f = round_shift(S, E - D_R);  r = max(0, RECI(f))
- *   y_j = min(255, round_shift(e_j * r, D_OR + E - 8))   (S = 0: every y_j = 0)
+ *   y_j = min({{ y_max_dec }}, round_shift(e_j * r, D_OR + E - {{ out_bits }}))   (S = 0: every y_j = 0)
  *
  * Streams (AXI-stream style, valid/ready): a row is ceil(len/P) beats, lane i of a beat holds element beat*P + i;
  * s_tlast marks the row's last beat and s_tkeep its valid lanes (ignored on other beats, which are full). The output
  * row has the same beats, m_tkeep = the input's keep on the last beat (ones elsewhere), invalid lanes are 0.
  *
- * Structure: two rings of synchronous RAM (one write and one read port each; P*8-bit score words, P*EW-bit e words) and three phases
+ * Structure: two rings of synchronous RAM (one write and one read port each; P*{{ score_w }}-bit score words, P*EW-bit e words) and three phases
  * that each move one beat per cycle, so consecutive rows overlap:
  *   A  ingest: scores into the score ring (MS = 2*DEPTH = {{ score_words }} words), row max; a complete row
  *      (last beat index, keep, max) enters the A -> B queue
  *   B  read scores, c_j, EXP (P instances, 3 cycles), sum S; e_j into the e ring (ME = 2*DEPTH + {{ e_extra }} = {{ e_words }} words)
  *   N  (after the row's last beat, pipelined) leading one E, f, RECI (one instance, 3 cycles), r; the row enters
  *      the B -> C queue
- *   C  read e_j, y_j = min(255, round_shift(e_j * r, D_OR + E - 8)), 4-entry output FIFO
+ *   C  read e_j, y_j = min({{ y_max_dec }}, round_shift(e_j * r, D_OR + E - {{ out_bits }})), 4-entry output FIFO
  * A ring word is freed when it is read, so a ring holds only the words between its writer and its reader; up to
  * RQ = 16 rows wait in each queue. A row longer than DEPTH beats keeps its first DEPTH beats (the rest is accepted
  * and dropped; its output row has DEPTH beats). rst (synchronous, active high) empties every ring, queue and pipeline.
@@ -34,25 +34,25 @@ module {{ name }} #
     // Longest row L_MAX
     parameter L_MAX = {{ max_len }},
     // Score fraction bits D_S (score code s means s * 2^-D_S)
-    parameter D_S = {{ score_frac_bits }}
+    parameter D_S = {{ score_frac_bits }}{{ extra_params }}
 )
 (
     input  wire             clk,
     input  wire             rst,
 
     /*
-     * Scores: P signed INT8 lanes per beat
+     * Scores: P signed {{ score_lane_desc }} lanes per beat
      */
-    input  wire [P*8-1:0]   s_tdata,
+    input  wire [P*{{ score_w }}-1:0]   s_tdata,
     input  wire [P-1:0]     s_tkeep,
     input  wire             s_tlast,
     input  wire             s_tvalid,
     output wire             s_tready,
 
     /*
-     * Probabilities: P unsigned 8-bit lanes per beat, scale 2^-8
+     * Probabilities: P unsigned {{ out_lane_desc }} lanes per beat, scale 2^-{{ out_w }}
      */
-    output wire [P*8-1:0]   m_tdata,
+    output wire [P*{{ out_w }}-1:0]   m_tdata,
     output wire [P-1:0]     m_tkeep,
     output wire             m_tlast,
     output wire             m_tvalid,
@@ -61,8 +61,8 @@ module {{ name }} #
 
 // bail out on hand edits: the widths below were computed for exactly these values (regenerate instead)
 initial begin
-    if (P != {{ lanes }} || L_MAX != {{ max_len }} || D_S != {{ score_frac_bits }}) begin
-        $error("Error: P, L_MAX, D_S must be {{ lanes }}, {{ max_len }}, {{ score_frac_bits }}: regenerate with sta softmax generate (instance %m)");
+    if ({{ check_cond }}) begin
+        $error("Error: {{ check_names }} must be {{ check_values }}: regenerate with sta softmax generate (instance %m)");
         $finish;
     end
 end
@@ -90,8 +90,8 @@ localparam YSW = {{ yshift_bits }};        // output shift bits
 localparam CSW = {{ c_bits }};        // width of the rounded EXP input before the clamp
 localparam FQ = 4;           // output FIFO entries
 localparam signed [CSW-1:0] C_MIN = {{ c_min }};  // -128
-localparam [PW:0] Y_MAX = {{ y_max }};  // 255
-localparam [ACW-1:0] DEPTH_C = {{ depth_c }};
+localparam [PW:0] Y_MAX = {{ y_max }};  // {{ y_max_dec }}
+{{ extra_localparams }}localparam [ACW-1:0] DEPTH_C = {{ depth_c }};
 localparam [SAW-1:0] MS_LAST = {{ ms_last }};
 localparam [SCW-1:0] MS_C = {{ ms_c }};
 localparam [EAW-1:0] ME_LAST = {{ me_last }};
@@ -100,7 +100,7 @@ localparam [ECW-1:0] ME_C = {{ me_c }};
 /*
  * Memories: the score ring (A writes, B reads) and the e ring (B writes, C reads), one write and one read port each
  */
-reg [P*8-1:0] score_mem [0:MS-1];
+reg [P*{{ score_w }}-1:0] score_mem [0:MS-1];
 reg [P*EW-1:0] e_mem [0:ME-1];
 
 /*
@@ -108,13 +108,13 @@ reg [P*EW-1:0] e_mem [0:ME-1];
  */
 reg  [ACW-1:0]  a_cnt;                  // beats of the current row so far (saturates at DEPTH: later beats dropped)
 reg  [SAW-1:0]  a_wptr;
-reg  signed [7:0] a_max;
+reg  signed [{{ score_msb }}:0] a_max;
 reg  [SCW-1:0]  sr_count;               // score ring words in use
 reg  [4:0]      rows_ab;                // complete rows waiting for B
 reg  [3:0]      qab_wr, qab_rd;
 reg  [AW-1:0]   qab_last [0:RQ-1];      // index of the row's last stored beat
 reg  [P-1:0]    qab_keep [0:RQ-1];      // valid lanes of that beat
-reg  [7:0]      qab_max [0:RQ-1];
+reg  [{{ score_msb }}:0]      qab_max [0:RQ-1];
 wire            b_fire, b_last;
 
 assign s_tready = !rst && sr_count != MS_C && rows_ab != 5'd16;
@@ -123,16 +123,16 @@ wire a_store = a_cnt != DEPTH_C;        // beats beyond DEPTH are accepted and d
 wire a_write = a_fire && a_store;
 wire [P-1:0] a_mask = s_tlast ? s_tkeep : {P{1'b1}};
 
-reg signed [7:0] a_beat_max;
+reg signed [{{ score_msb }}:0] a_beat_max;
 integer ia;
 always @* begin
-    a_beat_max = (a_cnt == {ACW{1'b0}}) ? -8'sd128 : a_max;
+    a_beat_max = (a_cnt == {ACW{1'b0}}) ? {{ s_min }} : a_max;
     // the loop variable is assigned on every path, or synth_ecp5 / synth_ice40 (-latches error) see a latch
     ia = 0;
     if (a_store) begin
         for (ia = 0; ia < P; ia = ia + 1) begin
-            if (a_mask[ia] && $signed(s_tdata[ia*8 +: 8]) > a_beat_max) begin
-                a_beat_max = $signed(s_tdata[ia*8 +: 8]);
+            if (a_mask[ia] && $signed(s_tdata[ia*{{ score_w }} +: {{ score_w }}]) > a_beat_max) begin
+                a_beat_max = $signed(s_tdata[ia*{{ score_w }} +: {{ score_w }}]);
             end
         end
     end
@@ -185,8 +185,8 @@ reg             b1_last, b2_last, b3_last, b4_last;
 reg  [P-1:0]    b1_mask, b2_mask, b3_mask, b4_mask;
 reg  [AW-1:0]   b1_idx, b2_idx, b3_idx, b4_idx;     // the row's last beat index (travels with the row)
 reg  [P-1:0]    b1_keep, b2_keep, b3_keep, b4_keep;
-reg  signed [7:0] b1_max;
-reg  [P*8-1:0]  b1_scores;
+reg  signed [{{ score_msb }}:0] b1_max;
+reg  [P*{{ score_w }}-1:0]  b1_scores;
 reg  [EAW-1:0]  b_eptr;
 
 always @(posedge clk) begin
@@ -240,8 +240,8 @@ wire [P*EW-1:0] b4_e;
 genvar gl;
 generate
 for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
-    // d = s - m (9 bits, <= 0), c = max(-128, round_shift(d, D_S - D_E))
-    wire signed [8:0] d = {b1_scores[gl*8+7], b1_scores[gl*8 +: 8]} - {b1_max[7], b1_max};
+    // d = s - m ({{ d_bits_desc }}, <= 0), c = max(-128, round_shift(d, D_S - D_E))
+    wire signed [{{ score_w }}:0] d = {b1_scores[gl*{{ score_w }}+{{ score_msb }}], b1_scores[gl*{{ score_w }} +: {{ score_w }}]} - {b1_max[{{ score_msb }}], b1_max};
 {{ c_expr }}
     wire signed [7:0] c = (c_round < C_MIN) ? -8'sd128 : c_round[7:0];
 
@@ -389,7 +389,7 @@ always @(posedge clk) begin
 end
 
 /*
- * Phase C: y_j = min(255, round_shift(e_j * r, D_OR + E - 8)) through a FQ-entry output FIFO
+ * Phase C: y_j = min({{ y_max_dec }}, round_shift(e_j * r, D_OR + E - {{ out_bits }})) through a FQ-entry output FIFO
  */
 reg  [AW-1:0]   c_beat;
 reg  [EAW-1:0]  c_rptr;
@@ -432,7 +432,7 @@ always @(posedge clk) begin
     end
 end
 
-wire [P*8-1:0] c1_y;
+wire [P*{{ out_w }}-1:0] c1_y;
 wire [YSW-1:0] c1_t = {{ t_expr }};
 wire [YSW-1:0] c1_sh = c1_t - 1'b1;
 
@@ -443,13 +443,13 @@ for (gl = 0; gl < P; gl = gl + 1) begin : g_out
     wire [PW-1:0] u = {{ u_expr }};
     wire [PW:0] half = {1'b0, u >> c1_sh} + 1'b1;
     wire [PW:0] v = (c1_t == {YSW{1'b0}}) ? {1'b0, u} : (half >> 1);
-    assign c1_y[gl*8 +: 8] = (c1_zero || !c1_mask[gl]) ? 8'd0 :
-                             (v > Y_MAX) ? 8'd255 : v[7:0];
+    assign c1_y[gl*{{ out_w }} +: {{ out_w }}] = (c1_zero || !c1_mask[gl]) ? {{ y_zero }} :
+                             (v > Y_MAX) ? {{ y_top }} : v[{{ out_msb }}:0];
 end
 endgenerate
 
 // output FIFO
-reg  [P*8-1:0]  q_data [0:FQ-1];
+reg  [P*{{ out_w }}-1:0]  q_data [0:FQ-1];
 reg  [P-1:0]    q_keep [0:FQ-1];
 reg  [FQ-1:0]   q_lastv;
 reg  [1:0]      q_rd, q_wr;

@@ -39,6 +39,8 @@ pub use pwl::{
 };
 pub use run::{RunOptions, SimOutcome};
 pub use sim_build::{build, build_model, cache_key, BuildOptions, BuiltModel, SimBuild};
-pub use softmax::{build_softmax, SoftmaxOutcome, SoftmaxRowOut, SoftmaxSimBuild, SoftmaxStalls};
+pub use softmax::{
+    build_softmax, SoftmaxOutcome, SoftmaxPorts, SoftmaxRowOut, SoftmaxSimBuild, SoftmaxStalls,
+};
 pub use stream_io::{build_stream_io, StreamIoOutcome, StreamIoRun, StreamIoSimBuild};
 pub use tool::{verilator_available, verilator_version};

@@ -1,7 +1,7 @@
 //! The Verilator harness of the softmax unit (`templates/softmax_tb.cpp`): build, stream rows, collect outputs.
 //!
-//! The unit has AXI-stream style ports `s_tdata[P*8]`, `s_tkeep[P]`, `s_tlast`, `s_tvalid`, `s_tready` and the same
-//! on the output side (`m_*`). The harness streams rows with random valid gaps and ready stalls and checks every
+//! The unit has AXI-stream style ports `s_tdata[P*SW]`, `s_tkeep[P]`, `s_tlast`, `s_tvalid`, `s_tready` and the same
+//! on the output side (`m_*`, `m_tdata[P*OB]`). The harness streams rows with random valid gaps and ready stalls and checks every
 //! cycle that a stalled output holds still and that each output row has exactly its input row's beats, `m_tlast`
 //! and `m_tkeep`. Values are compared by the caller (against `sta_golden::SoftmaxNumerics::softmax_row`).
 
@@ -20,13 +20,36 @@ use crate::sim_build::{build_model, BuildOptions, BuiltModel};
 struct SoftmaxHarness<'a> {
     top: &'a str,
     lanes: usize,
+    score_bits: u32,
+    output_bits: u32,
+}
+
+/// The port widths of a softmax unit: P lanes of SW-bit scores in, P lanes of OB-bit probabilities out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftmaxPorts {
+    pub lanes: usize,
+    /// SW, 8..=16.
+    pub score_bits: u32,
+    /// OB, 7..=8.
+    pub output_bits: u32,
+}
+
+impl SoftmaxPorts {
+    /// INT8 scores, 8-bit outputs.
+    pub fn int8(lanes: usize) -> SoftmaxPorts {
+        SoftmaxPorts {
+            lanes,
+            score_bits: 8,
+            output_bits: 8,
+        }
+    }
 }
 
 /// A built softmax simulation.
 #[derive(Debug, Clone)]
 pub struct SoftmaxSimBuild {
     pub module: String,
-    pub lanes: usize,
+    pub ports: SoftmaxPorts,
     pub model: BuiltModel,
 }
 
@@ -63,34 +86,51 @@ struct Summary {
 }
 
 /// Builds (or finds in the shared cache) the simulation of `sources` (the unit's RTL in dependency order, or a
-/// netlist) with `module` as top and `lanes` lanes.
+/// netlist) with `module` as top and the port widths `ports`.
 pub fn build_softmax(
     sources: &[PathBuf],
     module: &str,
-    lanes: usize,
+    ports: SoftmaxPorts,
     cache_root: &Path,
     options: &BuildOptions,
 ) -> Result<SoftmaxSimBuild, SimError> {
-    if !(1..=64).contains(&lanes) {
+    let SoftmaxPorts {
+        lanes,
+        score_bits,
+        output_bits,
+    } = ports;
+    if !(1..=64).contains(&lanes)
+        || !(8..=16).contains(&score_bits)
+        || !(7..=8).contains(&output_bits)
+    {
         return Err(SimError::UnsupportedShape {
-            reason: format!("softmax unit {module}: lanes {lanes} (1..=64)"),
+            reason: format!(
+                "softmax unit {module}: lanes {lanes} (1..=64), score bits {score_bits} (8..=16), output bits \
+                 {output_bits} (7..=8)"
+            ),
         });
     }
-    let harness = SoftmaxHarness { top: module, lanes }.render()?;
+    let harness = SoftmaxHarness {
+        top: module,
+        lanes,
+        score_bits,
+        output_bits,
+    }
+    .render()?;
     let model = build_model(sources, module, &harness, cache_root, options)?;
     Ok(SoftmaxSimBuild {
         module: module.to_string(),
-        lanes,
+        ports,
         model,
     })
 }
 
 impl SoftmaxSimBuild {
-    /// Streams `rows` (each 1.. elements) through the unit; returns every row's outputs and timing. A protocol
-    /// violation or a timeout is `SimError::Protocol`.
-    pub fn run(
+    /// Streams `rows` (each 1.. elements, signed SW-bit codes) through the unit; returns every row's outputs and
+    /// timing. A protocol violation or a timeout is `SimError::Protocol`.
+    pub fn run<S: Copy + Into<i64>>(
         &self,
-        rows: &[Vec<i8>],
+        rows: &[Vec<S>],
         stalls: SoftmaxStalls,
         seed: u64,
     ) -> Result<SoftmaxOutcome, SimError> {
@@ -110,6 +150,22 @@ impl SoftmaxSimBuild {
                 expected: "rows of at least one element",
             });
         }
+        let sw = self.ports.score_bits;
+        let half = 1i64 << (sw - 1);
+        if let Some(v) = rows
+            .iter()
+            .flatten()
+            .map(|&s| s.into())
+            .find(|v| !(-half..half).contains(v))
+        {
+            return Err(SimError::InvalidOption {
+                name: "rows",
+                value: format!("score {v}"),
+                expected: "signed codes of the unit's score width",
+            });
+        }
+        let digits = sw.div_ceil(4) as usize;
+        let mask = (1u64 << sw) - 1;
         let tmp = tempfile::Builder::new()
             .prefix("sta-softmax-sim-")
             .tempdir()
@@ -122,7 +178,7 @@ impl SoftmaxSimBuild {
             for row in rows {
                 let mut line = row.len().to_string();
                 for &s in row {
-                    line.push_str(&format!(" {:02x}", s as u8));
+                    line.push_str(&format!(" {:0digits$x}", s.into() as u64 & mask));
                 }
                 writeln!(w, "{line}").map_err(SimError::io("write", &stim))?;
             }
@@ -155,7 +211,7 @@ impl SoftmaxSimBuild {
     }
 }
 
-fn read_results(path: &Path, rows: &[Vec<i8>]) -> Result<Vec<SoftmaxRowOut>, SimError> {
+fn read_results<S>(path: &Path, rows: &[Vec<S>]) -> Result<Vec<SoftmaxRowOut>, SimError> {
     let text = fs::read_to_string(path).map_err(SimError::io("read", path))?;
     let mut out = Vec::with_capacity(rows.len());
     for (n, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
@@ -199,12 +255,15 @@ mod tests {
     #[test]
     fn harness_renders_for_the_unit() {
         let text = SoftmaxHarness {
-            top: "sta_softmax_p4_l64_s4",
+            top: "sta_softmax_p4_l64_s4_sw16_o7",
             lanes: 4,
+            score_bits: 16,
+            output_bits: 7,
         }
         .render()
         .unwrap_or_default();
-        assert!(text.contains("#include \"Vsta_softmax_p4_l64_s4.h\""));
+        assert!(text.contains("#include \"Vsta_softmax_p4_l64_s4_sw16_o7.h\""));
         assert!(text.contains("constexpr int P = 4;"));
+        assert!(text.contains("constexpr int SW = 16;") && text.contains("constexpr int OB = 7;"));
     }
 }

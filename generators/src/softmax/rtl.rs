@@ -1,4 +1,5 @@
-//! `sta softmax generate --lanes P --max-len L --out DIR [--io-width W] [--force]`: `DIR/rtl/<module>.v` for the top,
+//! `sta softmax generate --lanes P --max-len L --out DIR [--score-bits SW] [--output-bits OB] [--io-width W]
+//! [--force]`: `DIR/rtl/<module>.v` for the top,
 //! both LUT units and the narrow-stream wrapper `<top>_io<W>`, `DIR/filelist.f` (leaves first, the wrapper last),
 //! `DIR/manifest.json` and the take-home testbench `DIR/tb/` (docs/stream-io.md). The LUT tables come from the
 //! parameter files (defaults: `generators/data/softmax_exp8.json`, `softmax_reci8.json`).
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::Serialize;
-use sta_golden::softmax::SoftmaxNumerics;
+use sta_golden::softmax::{SoftmaxNumerics, DEFAULT_OUTPUT_BITS, DEFAULT_SCORE_BITS};
 use sta_hdl::emit::{GeneratedModule, GENERATOR};
 use sta_hdl::softmax::{emit_softmax, SoftmaxUnit};
 use sta_hdl::stream_io::{
@@ -34,9 +35,15 @@ pub struct SoftmaxArgs {
     /// Longest row L_MAX, 1..=65536 (the buffers hold about 4 rows of this length).
     #[arg(long)]
     pub max_len: usize,
-    /// Score fraction bits D_S (a score code s means s·2^-D_S), 0..=7.
+    /// Score fraction bits D_S (a score code s means s·2^-D_S), 0..=SW-1.
     #[arg(long, default_value_t = 4)]
     pub input_frac_bits: u32,
+    /// Score width SW: scores are signed SW-bit codes, 8..=16.
+    #[arg(long, default_value_t = DEFAULT_SCORE_BITS)]
+    pub score_bits: u32,
+    /// Output width OB: probabilities are unsigned OB-bit codes at scale 2^-OB, 8 or 7 (7: INT8 codes for A·V).
+    #[arg(long, default_value_t = DEFAULT_OUTPUT_BITS)]
+    pub output_bits: u32,
     /// EXP parameter file (default: generators/data/softmax_exp8.json).
     #[arg(long, value_name = "P.json")]
     pub exp_params: Option<PathBuf>,
@@ -72,10 +79,24 @@ impl SoftmaxArgs {
     pub fn resolve(&self) -> Result<(SoftmaxNumerics, SoftmaxUnit)> {
         let exp = table(&self.exp_params, DEFAULT_EXP)?;
         let reci = table(&self.reci_params, DEFAULT_RECI)?;
-        let unit = SoftmaxUnit::new(self.lanes, self.max_len, self.input_frac_bits, &exp, &reci)
-            .map_err(|e| StaError::Usage(e.to_string()))?;
-        let numerics = SoftmaxNumerics::new(self.input_frac_bits, exp, reci)
-            .map_err(|e| StaError::Usage(e.to_string()))?;
+        let unit = SoftmaxUnit::with_widths(
+            self.lanes,
+            self.max_len,
+            self.score_bits,
+            self.input_frac_bits,
+            self.output_bits,
+            &exp,
+            &reci,
+        )
+        .map_err(|e| StaError::Usage(e.to_string()))?;
+        let numerics = SoftmaxNumerics::with_widths(
+            self.score_bits,
+            self.input_frac_bits,
+            self.output_bits,
+            exp,
+            reci,
+        )
+        .map_err(|e| StaError::Usage(e.to_string()))?;
         Ok((numerics, unit))
     }
 }
@@ -87,6 +108,8 @@ struct Manifest {
     lanes: usize,
     max_len: usize,
     input_frac_bits: u32,
+    score_bits: u32,
+    output_bits: u32,
     buffer_depth_words: usize,
     score_ring_words: usize,
     e_ring_words: usize,
@@ -125,6 +148,8 @@ pub fn softmax_files_io(
         lanes: unit.lanes,
         max_len: unit.max_len,
         input_frac_bits: unit.score_frac_bits,
+        score_bits: unit.score_bits,
+        output_bits: unit.output_bits,
         buffer_depth_words: unit.depth(),
         score_ring_words: unit.score_words(),
         e_ring_words: unit.e_words(),
@@ -173,7 +198,7 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
         unit.module_name(),
         sources.len(),
         unit.score_words(),
-        unit.lanes * 8,
+        unit.lanes * unit.score_bits as usize,
         unit.e_words(),
         unit.lanes * unit.e_bits() as usize,
         stream_io_module_name(&unit.module_name(), io_word_bits),

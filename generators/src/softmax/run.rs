@@ -1,16 +1,19 @@
-//! `sta softmax run --lanes P --max-len L --scores S.npy --input-frac-bits D --out Y.npy [--report R.json]`: generates
-//! the unit in a temporary directory, simulates it in Verilator (model cached like `sta gemm`'s), compares every
-//! output with the golden model and writes Y (uint8, the shape of S) and an optional JSON report with the cycles.
+//! `sta softmax run --lanes P --max-len L --scores S.npy --input-frac-bits D [--score-bits SW] [--output-bits OB]
+//! --out Y.npy [--report R.json]`: generates the unit in a temporary directory, simulates it in Verilator (model
+//! cached like `sta gemm`'s), compares every output with the golden model and writes Y (uint8 OB-bit codes, the shape
+//! of S) and an optional JSON report with the cycles. S is int8, or int16 when SW > 8; every score must be a signed
+//! SW-bit code.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use npyz::{DType, Order};
 use serde::Serialize;
 use sta_golden::matrix::Matrix;
-use sta_testbenches::{build_softmax, BuildOptions, SoftmaxStalls};
+use sta_testbenches::{build_softmax, BuildOptions, SoftmaxPorts, SoftmaxStalls};
 
 use super::rtl::{write_softmax, SoftmaxArgs};
-use crate::error::{io_context, Result, StaError};
+use crate::error::{io_context, usage, Result, StaError};
 use crate::gemm::cache_root;
 use crate::npy::{encode_npy, read_i8_matrix};
 use crate::output::{check_overwrite, write_file_atomically};
@@ -19,10 +22,11 @@ use crate::output::{check_overwrite, write_file_atomically};
 pub struct RunArgs {
     #[command(flatten)]
     pub unit: SoftmaxArgs,
-    /// INT8 scores [rows, len] (.npy); len must be 1..=max-len.
+    /// Scores [rows, len] (.npy, int8; int16 also when --score-bits > 8), signed SW-bit codes; len must be
+    /// 1..=max-len.
     #[arg(long, value_name = "S.npy")]
     pub scores: PathBuf,
-    /// Output probabilities (.npy, uint8, same shape as the scores, scale 2^-8).
+    /// Output probabilities (.npy, uint8 OB-bit codes, same shape as the scores, scale 2^-OB).
     #[arg(long, value_name = "Y.npy")]
     pub out: PathBuf,
     /// JSON report: cycles, cycles per row, latency, wall time.
@@ -52,6 +56,8 @@ pub struct SoftmaxReport {
     pub lanes: usize,
     pub max_len: usize,
     pub input_frac_bits: u32,
+    pub score_bits: u32,
+    pub output_bits: u32,
     pub rows: usize,
     pub row_len: usize,
     pub beats_per_row: usize,
@@ -72,11 +78,11 @@ pub struct SoftmaxReport {
     pub sim_cycles_per_second: f64,
 }
 
-/// Runs `rows` through a freshly generated unit of `args`; returns the outputs and the report. Used by the CLI,
-/// the tests and the benchmark.
-pub fn simulate(
+/// Runs `rows` (signed SW-bit codes: `i8`, `i16` or `i32`) through a freshly generated unit of `args`; returns the
+/// outputs and the report. Used by the CLI, the tests and the benchmark.
+pub fn simulate<S: Copy + Into<i64>>(
     unit_args: &SoftmaxArgs,
-    rows: &[Vec<i8>],
+    rows: &[Vec<S>],
     stalls: SoftmaxStalls,
     seed: u64,
     cache_dir: Option<&Path>,
@@ -89,6 +95,11 @@ pub fn simulate(
             r.len(),
             unit.max_len
         )));
+    }
+    for (i, r) in rows.iter().enumerate() {
+        numerics
+            .check_scores(r)
+            .map_err(|e| StaError::Usage(format!("row {i}: {e} (--score-bits)")))?;
     }
     for (name, v) in [
         ("--in-gap", stalls.in_gap),
@@ -110,10 +121,15 @@ pub fn simulate(
         "creating the build cache {}",
         cache.display()
     )))?;
+    let ports = SoftmaxPorts {
+        lanes: unit.lanes,
+        score_bits: unit.score_bits,
+        output_bits: unit.output_bits,
+    };
     let sim = build_softmax(
         &sources,
         &unit.module_name(),
-        unit.lanes,
+        ports,
         &cache,
         &BuildOptions::default(),
     )
@@ -145,6 +161,8 @@ pub fn simulate(
         lanes: unit.lanes,
         max_len: unit.max_len,
         input_frac_bits: unit.score_frac_bits,
+        score_bits: unit.score_bits,
+        output_bits: unit.output_bits,
         rows: n,
         row_len,
         beats_per_row: row_len.div_ceil(unit.lanes),
@@ -163,6 +181,68 @@ pub fn simulate(
     Ok((outcome.rows.into_iter().map(|r| r.y).collect(), report))
 }
 
+/// The `.npy` dtype name (`|i1`, `<i2`, …).
+fn dtype_name(dtype: &DType) -> String {
+    match dtype {
+        DType::Plain(ts) => ts.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The scores of `--scores`: int8 at any SW, int16 when SW > 8, as i32; every value checked against SW bits.
+pub fn read_scores(path: &Path, score_bits: u32) -> Result<Matrix<i32>> {
+    let what = |msg: String| StaError::Usage(format!("--scores {}: {msg}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| what(format!("cannot read file: {e}")))?;
+    let file =
+        npyz::NpyFile::new(&bytes[..]).map_err(|e| what(format!("not a valid .npy file: {e}")))?;
+    let dtype = dtype_name(&file.dtype());
+    let int16 = matches!(dtype.as_str(), "<i2" | ">i2");
+    let scores: Matrix<i32> = match (int16, score_bits > 8) {
+        (true, true) => {
+            let (shape, order) = (file.shape().to_vec(), file.order());
+            let data: Vec<i16> = file
+                .into_vec()
+                .map_err(|e| what(format!("truncated or unreadable data: {e}")))?;
+            let (rows, cols) = match shape[..] {
+                [r, c] if r > 0 && c > 0 && order == Order::C => (r as usize, c as usize),
+                _ => {
+                    return Err(what(format!(
+                        "expected a non-empty, C-ordered 2-D array, got shape {shape:?}"
+                    )))
+                }
+            };
+            Matrix::new(rows, cols, data.into_iter().map(i32::from).collect()).map_err(usage)?
+        }
+        (true, false) => {
+            return Err(what(
+                "dtype int16 ('<i2') needs --score-bits 9..=16; at --score-bits 8 the scores are int8 ('|i1')"
+                    .to_string(),
+            ))
+        }
+        (false, wide) if wide && !matches!(dtype.as_str(), "|i1" | "<i1" | ">i1") => {
+            return Err(what(format!(
+                "dtype must be int8 ('|i1') or int16 ('<i2') at --score-bits {score_bits}, got '{dtype}'"
+            )))
+        }
+        (false, _) => {
+            let m = read_i8_matrix(path, "--scores")?;
+            Matrix::new(m.rows(), m.cols(), m.data().iter().map(|&v| i32::from(v)).collect())
+                .map_err(usage)?
+        }
+    };
+    let (lo, hi) = (-(1i32 << (score_bits - 1)), (1i32 << (score_bits - 1)) - 1);
+    if let Some(i) = scores.data().iter().position(|v| !(lo..=hi).contains(v)) {
+        return Err(what(format!(
+            "element [{}, {}] = {} is outside {lo}..={hi}: --score-bits {score_bits} takes signed \
+             {score_bits}-bit codes",
+            i / scores.cols(),
+            i % scores.cols(),
+            scores.data()[i]
+        )));
+    }
+    Ok(scores)
+}
+
 /// `sta softmax run`.
 pub fn run_softmax(args: &RunArgs) -> Result<()> {
     args.unit.resolve()?;
@@ -170,7 +250,7 @@ pub fn run_softmax(args: &RunArgs) -> Result<()> {
     if let Some(r) = &args.report {
         check_overwrite(r, args.force)?;
     }
-    let scores: Matrix<i8> = read_i8_matrix(&args.scores, "--scores")?;
+    let scores = read_scores(&args.scores, args.unit.score_bits)?;
     if scores.cols() > args.unit.max_len {
         return Err(StaError::Usage(format!(
             "--scores {}: rows of {} elements are longer than --max-len {}",
@@ -179,7 +259,7 @@ pub fn run_softmax(args: &RunArgs) -> Result<()> {
             args.unit.max_len
         )));
     }
-    let rows: Vec<Vec<i8>> = (0..scores.rows()).map(|r| scores.row(r).to_vec()).collect();
+    let rows: Vec<Vec<i32>> = (0..scores.rows()).map(|r| scores.row(r).to_vec()).collect();
     let stalls = SoftmaxStalls {
         in_gap: args.in_gap,
         out_stall: args.out_stall,

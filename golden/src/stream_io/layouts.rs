@@ -2,7 +2,8 @@
 //!
 //! - PE array (docs/pe-array.md): one input beat = `s_w_tdata`, `s_w_tidx`, `s_w_tuser`, `s_w_tlast`, `s_a_tdata`,
 //!   `s_a_tlast` (both streams of one joined beat); one output beat = `m_y_tdata`, `m_y_tlast`.
-//! - Softmax unit (docs/softmax.md): `s_tdata`, `s_tkeep`, `s_tlast` in, `m_tdata`, `m_tkeep`, `m_tlast` out.
+//! - Softmax unit (docs/softmax.md): `s_tdata` (P lanes of SW-bit scores), `s_tkeep`, `s_tlast` in, `m_tdata` (P lanes
+//!   of OB-bit probabilities), `m_tkeep`, `m_tlast` out.
 //!
 //! These lists are the single definition of the field order: the wrapper's Verilog (`sta_hdl::stream_io`) is
 //! generated from them.
@@ -91,22 +92,26 @@ pub fn pe_array_result(shape: &ArrayShape, beat: &Beat) -> ResultBeat {
     }
 }
 
-/// Input fields of the softmax unit with `lanes` lanes.
-pub fn softmax_input_fields(lanes: usize) -> Vec<FieldSpec> {
-    softmax_fields(lanes, ["s_tdata", "s_tkeep", "s_tlast"])
+/// Input fields of the softmax unit with `lanes` lanes of `score_bits`-bit scores (SW).
+pub fn softmax_input_fields(lanes: usize, score_bits: u32) -> Vec<FieldSpec> {
+    softmax_fields(lanes, score_bits, ["s_tdata", "s_tkeep", "s_tlast"])
 }
 
-/// Output fields of the softmax unit.
-pub fn softmax_output_fields(lanes: usize) -> Vec<FieldSpec> {
-    softmax_fields(lanes, ["m_tdata", "m_tkeep", "m_tlast"])
+/// Output fields of the softmax unit with `lanes` lanes of `output_bits`-bit probabilities (OB).
+pub fn softmax_output_fields(lanes: usize, output_bits: u32) -> Vec<FieldSpec> {
+    softmax_fields(lanes, output_bits, ["m_tdata", "m_tkeep", "m_tlast"])
 }
 
-fn softmax_fields(lanes: usize, [data, keep, last]: [&'static str; 3]) -> Vec<FieldSpec> {
+fn softmax_fields(
+    lanes: usize,
+    lane_bits: u32,
+    [data, keep, last]: [&'static str; 3],
+) -> Vec<FieldSpec> {
     let lanes = lanes as u32;
     vec![
         FieldSpec {
             name: data,
-            bits: lanes * 8,
+            bits: lanes * lane_bits,
         },
         FieldSpec {
             name: keep,
@@ -119,17 +124,18 @@ fn softmax_fields(lanes: usize, [data, keep, last]: [&'static str; 3]) -> Vec<Fi
     ]
 }
 
-/// The beats of one row of bytes (`row.len()` ≥ 1): ⌈len/P⌉ beats, lane i of beat b = element b·P + i, lanes past the
-/// row 0; keep is all ones except on the last beat, where it marks the row's lanes; last on the last beat.
-fn softmax_beats(lanes: usize, row: &[u8]) -> Vec<Beat> {
+/// The beats of one row of `lane_bits`-bit codes (`row.len()` ≥ 1; each lane keeps its low `lane_bits` bits, so
+/// signed values go in as two's complement): ⌈len/P⌉ beats, lane i of beat b = element b·P + i, lanes past the row 0;
+/// keep is all ones except on the last beat, where it marks the row's lanes; last on the last beat.
+fn softmax_beats(lanes: usize, lane_bits: u32, row: &[u64]) -> Vec<Beat> {
     let beats = row.len().div_ceil(lanes);
     (0..beats)
         .map(|b| {
             let part = &row[b * lanes..row.len().min((b + 1) * lanes)];
-            let data = (0..lanes).map(|i| part.get(i).map_or(0, |&v| u64::from(v)));
+            let data = (0..lanes).map(|i| part.get(i).copied().unwrap_or(0));
             let keep = (0..lanes).map(|i| u64::from(i < part.len()));
             vec![
-                Field::from_lanes(data, 8),
+                Field::from_lanes(data, lane_bits),
                 Field::from_lanes(keep, 1),
                 Field::flag(b + 1 == beats),
             ]
@@ -137,15 +143,22 @@ fn softmax_beats(lanes: usize, row: &[u8]) -> Vec<Beat> {
         .collect()
 }
 
-/// The input beats of one row of scores.
-pub fn softmax_row_beats(lanes: usize, scores: &[i8]) -> Vec<Beat> {
-    let bytes: Vec<u8> = scores.iter().map(|&s| s as u8).collect();
-    softmax_beats(lanes, &bytes)
+/// The input beats of one row of signed `score_bits`-bit scores (a score outside that range loses its high bits: check
+/// the row with `SoftmaxNumerics::check_scores` first).
+pub fn softmax_row_beats<S: Copy + Into<i64>>(
+    lanes: usize,
+    score_bits: u32,
+    scores: &[S],
+) -> Vec<Beat> {
+    let codes: Vec<u64> = scores.iter().map(|&s| s.into() as u64).collect();
+    softmax_beats(lanes, score_bits, &codes)
 }
 
-/// The output beats of one row of probabilities: the input row's beats, keep and last, lanes outside the row 0.
-pub fn softmax_output_beats(lanes: usize, y: &[u8]) -> Vec<Beat> {
-    softmax_beats(lanes, y)
+/// The output beats of one row of `output_bits`-bit probabilities: the input row's beats, keep and last, lanes
+/// outside the row 0.
+pub fn softmax_output_beats(lanes: usize, output_bits: u32, y: &[u8]) -> Vec<Beat> {
+    let codes: Vec<u64> = y.iter().map(|&v| u64::from(v)).collect();
+    softmax_beats(lanes, output_bits, &codes)
 }
 
 #[cfg(test)]
@@ -207,13 +220,13 @@ mod tests {
 
     #[test]
     fn softmax_rows_split_into_beats_with_keep_and_last() {
-        let beats = softmax_row_beats(4, &[-128, 127, 1, 2, 3, 4]);
+        let beats = softmax_row_beats(4, 8, &[-128i8, 127, 1, 2, 3, 4]);
         assert_eq!(beats.len(), 2);
         assert_eq!(beats[0][0].limbs, vec![0x0201_7f80]);
         assert_eq!((beats[0][1].low_u64(), beats[0][2].low_u64()), (0xf, 0));
         assert_eq!(beats[1][0].limbs, vec![0x0403]);
         assert_eq!((beats[1][1].low_u64(), beats[1][2].low_u64()), (0x3, 1));
-        let one = softmax_output_beats(4, &[255]);
+        let one = softmax_output_beats(4, 8, &[255]);
         assert_eq!(one.len(), 1);
         assert_eq!(
             (
@@ -223,8 +236,36 @@ mod tests {
             ),
             (0xff, 1, 1)
         );
-        let format = WordFormat::new(8, softmax_input_fields(4)).unwrap();
+        let format = WordFormat::new(8, softmax_input_fields(4, 8)).unwrap();
         assert_eq!(format.beat_bits(), 37);
         assert_eq!(format.words_per_beat(), 5);
+    }
+
+    #[test]
+    fn wide_scores_and_seven_bit_outputs_pack_in_their_widths() {
+        // SW = 16: lanes of 16 bits, two's complement; a 12-bit unit keeps the low 12 bits of each lane.
+        let beats = softmax_row_beats(2, 16, &[-32768i16, 32767, -1]);
+        assert_eq!(beats.len(), 2);
+        assert_eq!(beats[0][0], Field::from_u64(0x7fff_8000, 32));
+        assert_eq!(beats[1][0], Field::from_u64(0xffff, 32));
+        assert_eq!((beats[1][1].low_u64(), beats[1][2].low_u64()), (0x1, 1));
+        let twelve = softmax_row_beats(3, 12, &[-2048i32, 2047, -1]);
+        assert_eq!(twelve[0][0], Field::from_u64(0xfff_7ff_800, 36));
+        // OB = 7: 7-bit lanes
+        let out = softmax_output_beats(3, 7, &[127, 1, 64]);
+        assert_eq!(out[0][0], Field::from_u64(127 | (1 << 7) | (64 << 14), 21));
+        // P = 4, SW = 16 in: 64 + 4 + 1 = 69 bits, 9 bytes; OB = 7 out: 28 + 4 + 1 = 33 bits, 5 bytes
+        let input = WordFormat::new(8, softmax_input_fields(4, 16)).unwrap();
+        assert_eq!((input.beat_bits(), input.words_per_beat()), (69, 9));
+        let output = WordFormat::new(8, softmax_output_fields(4, 7)).unwrap();
+        assert_eq!((output.beat_bits(), output.words_per_beat()), (33, 5));
+        let words = input
+            .pack(&softmax_row_beats(4, 16, &[-2i16, 300]))
+            .unwrap();
+        assert_eq!(&words[..4], &[0xfe, 0xff, 0x2c, 0x01]);
+        assert_eq!(
+            input.unpack(&words).unwrap(),
+            softmax_row_beats(4, 16, &[-2i16, 300])
+        );
     }
 }
