@@ -205,12 +205,12 @@ pub fn compile(
             ranges,
             e_x: &e_x,
         };
-        let (params, w, e_out, folded_layer) = ctx.compile_layer(layer)?;
-        folded.layers[l] = folded_layer;
-        layers.push(params);
-        weights.push(w);
-        layer_scales.push(pow2_scales(&e_out));
-        e_x = e_out;
+        let compiled = ctx.compile_layer(layer)?;
+        folded.layers[l] = compiled.folded;
+        layers.push(compiled.params);
+        weights.push(compiled.weights);
+        layer_scales.push(pow2_scales(&compiled.output_exponents));
+        e_x = compiled.output_exponents;
     }
     let program = Program {
         format_version: PROGRAM_FORMAT_VERSION,
@@ -234,6 +234,16 @@ pub fn compile(
         weights: EncoderWeights { layers: weights },
         folded,
     })
+}
+
+/// One compiled encoder layer.
+struct CompiledLayer {
+    params: LayerParams,
+    weights: Vec<Matrix<i8>>,
+    /// Per-channel exponents of the layer output (the next layer's input scale 2^e).
+    output_exponents: Vec<i32>,
+    /// The float layer with the activation factors folded into its weight columns.
+    folded: crate::model::EncoderLayer,
 }
 
 struct LayerContext<'a> {
@@ -300,12 +310,7 @@ impl LayerContext<'_> {
     fn compile_layer(
         &self,
         layer: &crate::model::EncoderLayer,
-    ) -> Result<(
-        LayerParams,
-        Vec<Matrix<i8>>,
-        Vec<i32>,
-        crate::model::EncoderLayer,
-    )> {
+    ) -> Result<CompiledLayer> {
         let r = self.ranges;
         let d = self.dims.d_model;
         let e_h1 = channel_exponents(&r.h1, d);
@@ -378,7 +383,12 @@ impl LayerContext<'_> {
             .into_iter()
             .map(|q| q.weight)
             .collect();
-        Ok((params, weights, e_out, folded))
+        Ok(CompiledLayer {
+            params,
+            weights,
+            output_exponents: e_out,
+            folded,
+        })
     }
 
     /// A residual epilogue: the branch (accumulator at s_in·s_w[o]) requantised to the residual stream's scale
