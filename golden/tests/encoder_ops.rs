@@ -52,7 +52,7 @@ proptest! {
         let s = Scale::from_real(real).unwrap();
         prop_assert!(s.mult < 1 << 15 && s.shift <= 47);
         prop_assert!((s.value() - real).abs() <= 0.5 * 2f64.powi(-(s.shift as i32)) + 1e-18);
-        if real >= 0.5 && real < 16384.0 {
+        if (0.5..16384.0).contains(&real) {
             prop_assert!(s.mult >= 1 << 14, "mult {} not normalised for {}", s.mult, real);
         }
     }
