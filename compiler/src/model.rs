@@ -440,6 +440,17 @@ impl BertModel {
     /// `BertModel`, optionally prefixed `bert.`; extra tensors such as the pooler or `position_ids` are ignored).
     /// Every tensor must be present, F32, of the exact shape and finite; `hidden_act` must be `"gelu"` (erf GELU).
     pub fn load(dir: &Path) -> Result<BertModel> {
+        // A missing file is the user's input to fix (like a missing tokenizer.json), not an I/O failure.
+        for file in ["config.json", "model.safetensors"] {
+            let path = dir.join(file);
+            if !path.is_file() {
+                return Err(model_error(
+                    &path,
+                    "no such file (a model directory holds config.json, model.safetensors and tokenizer.json)"
+                        .to_string(),
+                ));
+            }
+        }
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path).map_err(io_error(&config_path))?;
         let config: serde_json::Value = serde_json::from_str(&text)

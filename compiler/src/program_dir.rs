@@ -113,13 +113,13 @@ pub fn write_program_dir(
 
 /// Reads and validates a program directory.
 pub fn read_program_dir(dir: &Path) -> Result<LoadedProgram> {
-    if !dir.is_dir() {
+    let program_path = dir.join(PROGRAM_FILE);
+    if !dir.is_dir() || !program_path.is_file() {
         return Err(CompileError::Input(format!(
-            "{} is not a program directory (write one with `sta compile`)",
+            "{} is not a program directory: it has no {PROGRAM_FILE} (write one with `sta compile`)",
             dir.display()
         )));
     }
-    let program_path = dir.join(PROGRAM_FILE);
     let text = fs::read_to_string(&program_path).map_err(io(&program_path))?;
     let program = Program::from_json(&text).map_err(|e| CompileError::Model {
         path: program_path.clone(),

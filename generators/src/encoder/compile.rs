@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
+use sta_compiler::error::CompileError;
 use sta_compiler::pipeline::{compile_program, default_quant_options, CompileRequest};
 use sta_compiler::program_dir::{dir_bytes, file_sha256, write_program_dir, Manifest, SentenceSet};
 use sta_compiler::prune::PruneMethod;
@@ -78,7 +79,14 @@ pub fn calibration_sentences(
 ) -> Result<(Vec<Vec<u32>>, String)> {
     match calib {
         Some(path) => {
-            let tokens = text::read_tokenized(path, tokenizer, limit).map_err(compile_error)?;
+            // An unreadable --calib file is the user's to fix (exit 2), like every other input file.
+            let tokens = text::read_tokenized(path, tokenizer, limit).map_err(|e| match e {
+                CompileError::Io { path, source } => usage(format!(
+                    "--calib {}: cannot read it: {source}",
+                    path.display()
+                )),
+                other => compile_error(other),
+            })?;
             Ok((tokens, path.display().to_string()))
         }
         None => {
