@@ -156,12 +156,19 @@ pub fn norm_stats(row: &[i32], method: NormMethod, rsqrt: Option<&PwlTable>) -> 
     }
 }
 
-/// Exact path: s = ⌊√V⌋ (≥ 1), e = ⌊log2 s⌋, inv = ⌊2^(e+16) / s⌋ ∈ [2^15, 2^16]; n = round_shift(z·inv, e + 16 − 15).
+/// Exact path: V is first scaled up by an even power 2^(2P), P = ⌊(62 − bits(V)) / 2⌋, so that the root keeps
+/// ≥ 30 significant bits however small V is; s = ⌊√(V·2^(2P))⌋ (≈ √V·2^P), e = ⌊log2 s⌋,
+/// inv = ⌊2^(e+16) / s⌋ ∈ [2^15, 2^16]; n = round_shift(z·inv, e + 16 − 15 − P).
 fn exact_normaliser(sum_sq: u64) -> (u64, i32) {
-    let s = isqrt(sum_sq);
+    let bits = 64 - sum_sq.leading_zeros();
+    let p = 62u32.saturating_sub(bits) / 2;
+    let s = isqrt(sum_sq << (2 * p));
     let e = 63 - s.leading_zeros();
     let inv = (1u64 << (e + INV_BITS)) / s;
-    (inv, (e + INV_BITS) as i32 - NORM_FRAC_BITS as i32)
+    (
+        inv,
+        (e + INV_BITS) as i32 - NORM_FRAC_BITS as i32 - p as i32,
+    )
 }
 
 /// LUT path: k = ⌊⌊log2 V⌋ / 2⌋, f = min(127, round_shift(V, 2k − D_R)) (f·2^−D_R ∈ [1, 4)), rs = RSQRT(f)
@@ -288,6 +295,15 @@ mod tests {
             };
             assert!((norm - 1.0).abs() < tol, "{method:?}: ‖n‖ = {norm}");
         }
+    }
+
+    #[test]
+    fn the_exact_normaliser_is_precise_for_small_rows() {
+        // z = [−0.5, −0.5, 0.5, 0.5] after rounding μ: here r = [0, 0, 1, 1] gives μ = 1 (round half up), z = [−1, −1,
+        // 0, 0], ‖z‖ = √2, so n = [−23170, −23170, 0, 0] at 2^−15.
+        let stats = norm_stats(&[0, 0, 1, 1], NormMethod::Exact, None);
+        let n: Vec<i32> = [0, 0, 1, 1].iter().map(|&r| normalise(r, &stats)).collect();
+        assert_eq!(n, vec![-23170, -23170, 0, 0]);
     }
 
     #[test]
