@@ -56,7 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for method in PruneMethod::ALL {
         let start = Instant::now();
         let chain = sparsity_chain(&model, 8, 1, method, &calibration, None)?;
-        println!("| {} | {:.1} |", method.name(), start.elapsed().as_secs_f64());
+        println!(
+            "| {} | {:.1} |",
+            method.name(),
+            start.elapsed().as_secs_f64()
+        );
         assert_eq!(chain.len(), 7);
     }
 
