@@ -307,10 +307,7 @@ impl LayerContext<'_> {
         format!("layer {} {name}", self.layer)
     }
 
-    fn compile_layer(
-        &self,
-        layer: &crate::model::EncoderLayer,
-    ) -> Result<CompiledLayer> {
+    fn compile_layer(&self, layer: &crate::model::EncoderLayer) -> Result<CompiledLayer> {
         let r = self.ranges;
         let d = self.dims.d_model;
         let e_h1 = channel_exponents(&r.h1, d);
