@@ -24,8 +24,8 @@ use sta_compiler::quantize::QuantOptions;
 use sta_compiler::LinearKind;
 use sta_golden::nm::NmPattern;
 
-use super::compile::{calibration_sentences, evaluation_sentences, DEFAULT_EVAL_SENTENCES};
-use super::{compile_error, load_model, model_dir};
+use super::compile::{load_inputs, Inputs, DEFAULT_EVAL_SENTENCES};
+use super::{compile_error, model_dir};
 use crate::error::{io_context, usage, Result, StaError};
 use crate::output::{check_overwrite, install_dir, work_dir_beside};
 
@@ -298,11 +298,13 @@ pub fn run_accuracy(args: &AccuracyArgs) -> Result<()> {
     check_overwrite(&args.out, args.force)?;
     let dir = model_dir(args.model.as_deref())?;
     let start = Instant::now();
-    let (model, tokenizer) = load_model(&dir)?;
-    let limit = model.dims.max_positions;
-    let (calibration, calib_source) =
-        calibration_sentences(args.calib.as_deref(), &tokenizer, limit)?;
-    let evaluation = evaluation_sentences(&tokenizer, args.eval_sentences)?;
+    let Inputs {
+        model,
+        calibration,
+        calib_source,
+        evaluation,
+        ..
+    } = load_inputs(&dir, args.calib.as_deref(), args.eval_sentences)?;
     eprintln!(
         "[{:7.1} s] {}: M = {m}, methods {}, levels {}, {} calibration and {} evaluation sentences{}",
         start.elapsed().as_secs_f64(),

@@ -98,6 +98,35 @@ pub fn calibration_sentences(
     }
 }
 
+/// A model with its tokenizer and the tokenised calibration and evaluation sentences.
+pub struct Inputs {
+    pub model: sta_compiler::BertModel,
+    pub tokenizer: Tokenizer,
+    pub calibration: Vec<Vec<u32>>,
+    pub calib_source: String,
+    pub evaluation: Vec<Vec<u32>>,
+}
+
+/// Loads the model in `dir` and tokenises the calibration (`calib`, else built-in) and the first `eval_sentences`
+/// evaluation sentences (shared by `sta compile` and `sta accuracy`).
+pub fn load_inputs(
+    dir: &std::path::Path,
+    calib: Option<&std::path::Path>,
+    eval_sentences: usize,
+) -> Result<Inputs> {
+    let (model, tokenizer) = load_model(dir)?;
+    let limit = model.dims.max_positions;
+    let (calibration, calib_source) = calibration_sentences(calib, &tokenizer, limit)?;
+    let evaluation = evaluation_sentences(&tokenizer, eval_sentences)?;
+    Ok(Inputs {
+        model,
+        tokenizer,
+        calibration,
+        calib_source,
+        evaluation,
+    })
+}
+
 /// The first `count` built-in evaluation sentences, tokenised.
 pub fn evaluation_sentences(tokenizer: &Tokenizer, count: usize) -> Result<Vec<Vec<u32>>> {
     let all = text::evaluation();
@@ -126,11 +155,13 @@ pub fn run_compile(args: &CompileArgs) -> Result<()> {
     check_overwrite(&args.out, args.force)?;
     let dir = model_dir(args.model.as_deref())?;
     let start = Instant::now();
-    let (model, tokenizer) = load_model(&dir)?;
-    let limit = model.dims.max_positions;
-    let (calibration, calib_source) =
-        calibration_sentences(args.calib.as_deref(), &tokenizer, limit)?;
-    let evaluation = evaluation_sentences(&tokenizer, args.eval_sentences)?;
+    let Inputs {
+        model,
+        tokenizer,
+        calibration,
+        calib_source,
+        evaluation,
+    } = load_inputs(&dir, args.calib.as_deref(), args.eval_sentences)?;
     let request = CompileRequest {
         model: &model,
         pattern,
