@@ -15,6 +15,7 @@ pub mod pe_array;
 pub mod pwl;
 pub mod softmax;
 pub mod stream_io;
+pub mod top;
 
 pub use error::{FormatError, NmError, ParamError, PwlError, ShapeError, StreamError};
 pub use matrix::Matrix;
