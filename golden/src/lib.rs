@@ -4,6 +4,7 @@
 //! (the contract is the project's `docs/numerics.md`). The RTL generators, the Verilator harnesses, the CLI and the
 //! reports all call into this crate.
 
+pub mod accel;
 pub mod encoder;
 mod error;
 pub mod functions;

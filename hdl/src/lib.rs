@@ -10,6 +10,7 @@
 //! - [`stream_io`]: the narrow-stream I/O wrapper (`templates/sta_stream_io.v`) that puts a design behind one W-bit
 //!   word stream in and one out.
 
+pub mod accel;
 pub mod array_ctrl;
 pub mod emit;
 pub mod pwl_lut;

@@ -18,6 +18,8 @@
 //!
 //! Beat file formats are described in [`beatfile`].
 
+pub mod accel_epilogue;
+pub mod accel_layernorm;
 pub mod beatfile;
 #[cfg(test)]
 mod bits_check;

@@ -205,6 +205,37 @@ pub fn affine(n: i32, gain: i32, offset: i64, shift: u32) -> i8 {
     ) as i8
 }
 
+/// LayerNorm of a group of residual rows with the rsqrt normaliser, as the accelerator's LayerNorm unit computes it:
+/// row t becomes `y[t][i] = affine(normalise(rows[t][i], norm_stats(rows[t], Rsqrt, table)), gains[i], offsets[i],
+/// shift)`, gains and offsets shared by the rows.
+///
+/// # Panics
+/// When a row's length differs from the number of gains or offsets.
+pub fn layernorm_rows(
+    rows: &[Vec<i32>],
+    gains: &[i32],
+    offsets: &[i64],
+    shift: u32,
+    table: &PwlTable,
+) -> Vec<Vec<i8>> {
+    rows.iter()
+        .map(|row| {
+            assert!(
+                row.len() == gains.len() && row.len() == offsets.len(),
+                "row of {} values with {} gains and {} offsets",
+                row.len(),
+                gains.len(),
+                offsets.len()
+            );
+            let stats = norm_stats(row, NormMethod::Rsqrt, Some(table));
+            row.iter()
+                .zip(gains.iter().zip(offsets))
+                .map(|(&r, (&g, &c))| affine(normalise(r, &stats), g, c, shift))
+                .collect()
+        })
+        .collect()
+}
+
 /// GELU through its PWL table: sat_8(table(q)) (the table's output format is INT8 at the input's scale).
 pub fn gelu(q: i8, table: &PwlTable) -> i8 {
     sat(i128::from(table.eval(q)), 8) as i8
@@ -312,6 +343,29 @@ mod tests {
         assert_eq!(stats.sum_sq, 0);
         assert_eq!(normalise(7, &stats), 0);
         assert_eq!(affine(0, 1000, 5 << 10, 10), 5);
+    }
+
+    #[test]
+    fn layernorm_rows_composes_norm_stats_normalise_and_affine() {
+        let table = crate::encoder::program::default_rsqrt_table();
+        let rows = vec![
+            vec![0, 0, 1, 1],
+            vec![7; 4],
+            vec![-(1 << 23), (1 << 23) - 1, 5, -5],
+        ];
+        let gains = [1 << 15, -(1 << 15), 32767, 1000];
+        let offsets = [0, 1 << 20, -(1 << 39), 5 << 10];
+        let y = layernorm_rows(&rows, &gains, &offsets, 10, &table);
+        assert_eq!(y.len(), 3);
+        for (row, out) in rows.iter().zip(&y) {
+            let stats = norm_stats(row, NormMethod::Rsqrt, Some(&table));
+            for i in 0..4 {
+                let want = affine(normalise(row[i], &stats), gains[i], offsets[i], 10);
+                assert_eq!(out[i], want);
+            }
+        }
+        // a constant row: V = 0, every n_i = 0, y_i = the offset alone
+        assert_eq!(y[1], vec![0, 127, -128, 5]);
     }
 
     #[test]

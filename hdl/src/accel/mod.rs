@@ -1,0 +1,4 @@
+//! The datapath units of the whole accelerator (`sta_top`, docs/accelerator.md).
+
+pub mod epilogue;
+pub mod layernorm;
