@@ -447,7 +447,7 @@ fn cells(log: &str, section: &str) -> CellCounts {
 }
 
 /// Yosys: generic synthesis of L = 4 with `check -assert` (no latches, no undriven or multiply driven nets), and
-/// its cell counts: the epilogue's own logic and the whole design (the PWL modules once per instance).
+/// its cell counts (one module: the GELU datapath is part of every lane).
 #[test]
 fn l4_synthesises_clean() {
     let unit = EpilogueUnit::with_default_tables(4, 32, 16).unwrap_or_else(|e| panic!("{e}"));
@@ -456,19 +456,13 @@ fn l4_synthesises_clean() {
     let sources = write_unit(&unit, dir.path());
     let log = synth_check(&sources, &top, dir.path()).unwrap_or_else(|e| panic!("{top}: {e}"));
     let own = cells(&log, &top);
-    let total = cells(&log, "design hierarchy");
-    let lut = cells(&log, &unit.luts()[0].module_name());
     eprintln!(
-        "{top}: Yosys synth: {} cells in all ({} in the epilogue itself, {} flip-flops there, {} per PWL unit x {} \
-         instances); epilogue cells by type {:?}",
-        total.cells,
+        "{top}: Yosys synth: {} cells, {} flip-flops; cells by type {:?}",
         own.cells,
         own.matching("DFF"),
-        lut.cells,
-        unit.lanes() * unit.luts().len(),
         own.by_type
     );
-    assert!(own.cells > 0 && total.cells > own.cells);
+    assert!(own.cells > 0);
 }
 
 /// The gate-level netlist (Yosys `synth -flatten`) of a two-lane unit through the same harness and golden

@@ -25,12 +25,24 @@
  *   stage 3: h = (2 p) >>> shift                   the variable shift alone (HALF_W = PROD_W + 1 bits)
  *   stage 4: r = (h >>> 1) + h[0]                  = round_shift(p, shift); also skip << rshift
  *   stage 5: by mode: sat_8(r), sat_SW(r), sat_24((skip << rshift) + r)
- *   stages 6-{{ gelu_stage }}: the GELU PWL units ({{ pwl_latency }} cycles) on sat_8(r); every other result waits beside them
- *   stage {{ out_stage }}: GELU: the selected table's output, saturated to 8 bits; otherwise the stage 5 result
+ *   stages 6-{{ gelu_stage }}: the GELU datapath ({{ gelu_latency }} cycles) on q = sat_8(r); every other result waits beside it
+ *   stage {{ out_stage }}: GELU: its output; otherwise the stage 5 result
  * The rounding: h = floor(p / 2^(s-1)), so ceil(h / 2) = (h >>> 1) + h[0] = floor((p + 2^(s-1)) / 2^s) for s >= 1,
  * and for s = 0 h = 2p, h[0] = 0 and r = p: one datapath for every shift, no special case and no wide 2^(s-1)
  * constant. r fits PROD_W bits: for s = 0 it is p, for s >= 1 |r| <= 2^(PROD_W-2) + 1.
  * Saturation compares bits, not signed constants: a W-bit x fits N bits iff x[W-1:N-1] are all equal to the sign.
+ *
+ * GELU: ONE table-selectable PWL datapath per lane, the pipeline of sta_pwl.v with the constants of every table
+ * (PwlTable::eval, docs/numerics.md) as constant rows, one per distinct table; in_gsel picks the row at stage 1 and
+ * the row travels with the beat:
+ *   stage 6: i = #{ j : q >= p_j }, k = k_i, c = c_i      the row's breakpoints, slopes, offsets (shared by the lanes)
+ *   stage 7: acc = k * q + c                               exact, GAW bits
+ *   stage 8: y = sat_m(sat_8(acc >>> s))                   s = FK + D_IN - D_OUT, m = min(OW, 8)
+ * with c_i = b_i * 2^D_IN + 2^(s-1) (s >= 1; b_i * 2^D_IN for s = 0): the intercept at the accumulator's scale with
+ * round_shift's half folded in, so acc >>> s = round_shift(k_i q + b_i 2^D_IN, s), and sat_8(sat_OW(v)) =
+ * sat_min(OW,8)(v) = the golden gelu's sat_8(T(q)). Rows of tables with fewer than GK segments are padded: breakpoints
+ * 127 (q >= 127 only for q = 127, in the last segment) and the last segment's k and c repeated. The generator checks
+ * this arithmetic against every table on all 256 codes before it emits the module.
  *
  * A beat presented with in_valid high in cycle t appears on out_data with out_valid high in cycle t + {{ latency }}.
  * rst (synchronous, active high) clears the valid pipeline only: beats in flight are dropped. Data registers have
@@ -90,11 +102,48 @@ localparam [1:0] MODE_RESID = 2'd2;
 localparam [1:0] MODE_REQS  = 2'd3;
 
 /*
+ * The GELU datapath's constants: one row per distinct table, GK segments (GK-1 breakpoints)
+ */
+localparam GK = {{ entries }};
+// slope width, offset width, accumulator width (max(GKW + 8, GCW) + 1: k*q + c is exact), row-number width
+localparam GKW = {{ slope_bits }};
+localparam GCW = {{ offset_bits }};
+localparam GAW = {{ acc_bits }};
+localparam GRW = {{ row_bits }};
+{%- for r in rows %}
+
+// row {{ r.index }} (in_gsel {{ r.gsels }}): {{ r.format }}; shift {{ r.shift_value }}, saturation to {{ r.limit_bits }} bits
+{%- for c in r.breakpoints %}
+localparam signed [7:0]     {{ c.name }} = {{ c.literal }};  // {{ c.value }}
+{%- endfor %}
+{%- for c in r.slopes %}
+localparam signed [GKW-1:0] {{ c.name }} = {{ c.literal }};  // {{ c.value }}
+{%- endfor %}
+{%- for c in r.offsets %}
+localparam signed [GCW-1:0] {{ c.name }} = {{ c.literal }};  // {{ c.value }}
+{%- endfor %}
+{%- endfor %}
+
+/*
  * The beat's constants, carried along the pipeline as far as they are needed
  */
+// in_gsel -> the row of its table{% if partial_select %} (no table: row 0, defined but not a contract){% endif %}
+reg [GRW-1:0] in_row;
+
+always @* begin
+    case (in_gsel)
+{%- for s in selects %}
+        4'd{{ s.gsel }}: in_row = {{ s.row }};
+{%- endfor %}
+{%- if partial_select %}
+        default: in_row = {{ row_zero }};
+{%- endif %}
+    endcase
+end
+
 reg                s1_valid, s2_valid, s3_valid, s4_valid, s5_valid;
 reg [1:0]          s1_mode, s2_mode, s3_mode, s4_mode, s5_mode;
-reg [3:0]          s1_gsel, s2_gsel, s3_gsel, s4_gsel, s5_gsel;
+reg [GRW-1:0]      s1_row, s2_row, s3_row, s4_row, s5_row;
 reg signed [15:0]  s1_mult;                // in_mult as a non-negative signed 16-bit operand
 reg [5:0]          s1_shift, s2_shift;
 reg [4:0]          s1_rshift, s2_rshift, s3_rshift;
@@ -105,11 +154,11 @@ always @(posedge clk) begin
     s3_mode <= s2_mode;
     s4_mode <= s3_mode;
     s5_mode <= s4_mode;
-    s1_gsel <= in_gsel;
-    s2_gsel <= s1_gsel;
-    s3_gsel <= s2_gsel;
-    s4_gsel <= s3_gsel;
-    s5_gsel <= s4_gsel;
+    s1_row <= in_row;
+    s2_row <= s1_row;
+    s3_row <= s2_row;
+    s4_row <= s3_row;
+    s5_row <= s4_row;
     s1_mult <= {1'b0, in_mult};
     s1_shift <= in_shift;
     s2_shift <= s1_shift;
@@ -131,18 +180,23 @@ always @(posedge clk) begin
     end
 end
 
-// stages 6-{{ gelu_stage }}: the PWL units' latency
+// stages 6-{{ gelu_stage }}: the GELU datapath's latency{% if late_row %} (the row travels to stage 7: its shift or clamp){% endif %}
 {%- for w in waits %}
 reg                s{{ w.stage }}_valid;
 reg [1:0]          s{{ w.stage }}_mode;
-reg [3:0]          s{{ w.stage }}_gsel;
 {%- endfor %}
+{%- if late_row %}
+reg [GRW-1:0]      s6_row, s7_row;
+{%- endif %}
 
 always @(posedge clk) begin
 {%- for w in waits %}
     s{{ w.stage }}_mode <= s{{ w.prev }}_mode;
-    s{{ w.stage }}_gsel <= s{{ w.prev }}_gsel;
 {%- endfor %}
+{%- if late_row %}
+    s6_row <= s5_row;
+    s7_row <= s6_row;
+{%- endif %}
     if (rst) begin
 {%- for w in waits %}
         s{{ w.stage }}_valid <= 1'b0;
@@ -165,6 +219,63 @@ always @(posedge clk) begin
 end
 
 assign out_valid = s{{ out_stage }}_valid;
+
+/*
+ * The beat's GELU row, shared by the lanes: stage 6 reads its breakpoints, slopes and offsets (element i of a packed
+ * row at [i*W +: W])
+ */
+reg [(GK-1)*8-1:0] row_p;
+reg [GK*GKW-1:0]   row_k;
+reg [GK*GCW-1:0]   row_c;
+
+always @* begin
+    case (s5_row)
+{%- for r in rows %}
+        {{ r.label }}: begin
+            row_p = {{ r.cat_p }};
+            row_k = {{ r.cat_k }};
+            row_c = {{ r.cat_c }};
+        end
+{%- endfor %}
+    endcase
+end
+{% for s in segments %}
+wire signed [7:0] row_p{{ s.bit }} = row_p[{{ s.bit }}*8 +: 8];
+{%- endfor %}
+{%- match uniform_shift %}
+{%- when Some with (s) %}
+
+// stage 8: every row shifts by {{ s }}
+localparam G_SHIFT = {{ s }};
+{%- when None %}
+
+// stage 8: the row's output shift
+reg [{{ shift_bits - 1 }}:0] g_shift;
+
+always @* begin
+    case (s7_row)
+{%- for r in rows %}
+        {{ r.label }}: g_shift = {{ r.shift }};
+{%- endfor %}
+    endcase
+end
+{%- endmatch %}
+{%- if !plain_sat8 %}
+
+// stage 8: the row's output range after sat_8, [-2^(m-1), 2^(m-1) - 1], m = min(OW, 8)
+reg signed [7:0] g_max, g_min;
+
+always @* begin
+    case (s7_row)
+{%- for r in rows %}
+        {{ r.label }}: begin
+            g_max = {{ r.max }};
+            g_min = {{ r.min }};
+        end
+{%- endfor %}
+    endcase
+end
+{%- endif %}
 
 /*
  * The lanes
@@ -225,7 +336,7 @@ for (gl = 0; gl < L; gl = gl + 1) begin : g_lane
     wire [SW-1:0]   ys = (s4_rnd[PROD_W-1:SW-1] == {(PROD_W-SW+1){r_neg}}) ? s4_rnd[SW-1:0] : {r_neg, {(SW-1){~r_neg}}};
     wire            t_neg = resid[PROD_W];
     wire [23:0]     y24 = (resid[PROD_W:23] == {(PROD_W-22){t_neg}}) ? resid[23:0] : {t_neg, {23{~t_neg}}};
-    // REQ8 and GELU: sat_8(r), which is also the GELU tables' input
+    // REQ8 and GELU: sat_8(r), which is also the GELU datapath's input
     wire [OUT_W-1:0] res = (s4_mode == MODE_RESID) ? y24 :
                            (s4_mode == MODE_REQS)  ? { {(OUT_W-SW){ys[SW-1]}}, ys} :
                                                      { {(OUT_W-8){y8[7]}}, y8};
@@ -235,26 +346,69 @@ for (gl = 0; gl < L; gl = gl + 1) begin : g_lane
         s5_res <= res;
     end
 
-    // stages 6-{{ gelu_stage }}: every GELU table on sat_8(r), one PWL unit each; the stage 5 result waits beside them
-    wire [7:0] q8 = s5_res[7:0];
-{%- for t in luts %}
-
-    // table {{ t.index }}: its {{ t.out_bits }}-bit output, then sat_8 of it (the golden gelu's outer saturation)
-    wire [{{ t.out_bits - 1 }}:0] g{{ t.index }}_out;
-    wire       g{{ t.index }}_valid;
-
-    {{ t.module }} u_gelu{{ t.index }} (
-        .clk(clk),
-        .rst(rst),
-        .in_valid(s5_valid),
-        .in_data(q8),
-        .out_valid(g{{ t.index }}_valid),
-        .out_data(g{{ t.index }}_out)
-    );
-
-    {{ t.sat8 }}
+    // stage 6 (GELU): q = sat_8(r); ge[j] = (q >= p_j), a thermometer code (sorted breakpoints): the highest set bit
+    // j selects segment j + 1
+    wire signed [7:0] q8 = s5_res[7:0];
+    wire [GK-2:0]     ge;
+{%- for s in segments %}
+    assign ge[{{ s.bit }}] = q8 >= row_p{{ s.bit }};
 {%- endfor %}
 
+    reg signed [GKW-1:0] k_sel;
+    reg signed [GCW-1:0] c_sel;
+
+    always @* begin
+        k_sel = row_k[0 +: GKW];
+        c_sel = row_c[0 +: GCW];
+{%- for s in segments %}
+        if (ge[{{ s.bit }}]) begin
+            k_sel = row_k[{{ s.lo }}*GKW +: GKW];
+            c_sel = row_c[{{ s.lo }}*GCW +: GCW];
+        end
+{%- endfor %}
+    end
+
+    reg signed [GKW-1:0] s6_k;
+    reg signed [GCW-1:0] s6_c;
+    reg signed [7:0]     s6_q;
+
+    always @(posedge clk) begin
+        s6_k <= k_sel;
+        s6_c <= c_sel;
+        s6_q <= q8;
+    end
+
+    // stage 7 (GELU): acc = k * q + c, the product at its full GKW + 8 width first; both sign-extended to GAW bits
+    wire signed [GKW+7:0] g_prod = s6_k * s6_q;
+    wire signed [GAW-1:0] g_acc = {{ prod_ext }} + {{ offset_ext }};
+    reg  signed [GAW-1:0] s7_acc;
+
+    always @(posedge clk) begin
+        s7_acc <= g_acc;
+    end
+
+    // stage 8 (GELU): the rounding shift (the half is in c), sat_8{% if !plain_sat8 %}, then the row's clamp to m bits{% endif %}
+{%- match uniform_shift %}
+{%- when Some with (s) %}
+    wire signed [GAW-1:0] g_r = s7_acc >>> G_SHIFT;
+{%- when None %}
+    wire signed [GAW-1:0] g_r = s7_acc >>> g_shift;
+{%- endmatch %}
+    wire                  g_neg = g_r[GAW-1];
+    wire [7:0]            g_y8 = (g_r[GAW-1:7] == {(GAW-7){g_neg}}) ? g_r[7:0] : {g_neg, {7{~g_neg}}};
+{%- if plain_sat8 %}
+    wire [7:0]            g_y = g_y8;
+{%- else %}
+    wire signed [7:0]     g_y8s = g_y8;
+    wire [7:0]            g_y = (g_y8s > g_max) ? g_max : (g_y8s < g_min) ? g_min : g_y8;
+{%- endif %}
+    reg  [7:0]            s8_g;
+
+    always @(posedge clk) begin
+        s8_g <= g_y;
+    end
+
+    // the other results wait beside the GELU datapath
 {%- for w in waits %}
     reg [OUT_W-1:0] s{{ w.stage }}_res;
 {%- endfor %}
@@ -265,30 +419,14 @@ for (gl = 0; gl < L; gl = gl + 1) begin : g_lane
 {%- endfor %}
     end
 
-    // stage {{ out_stage }}: the table in_gsel chose (GELU) or the waiting result
-    reg [7:0] g_sel;
-
-    always @* begin
-        case (s{{ gelu_stage }}_gsel)
-{%- for s in selects %}
-            4'd{{ s.gsel }}: g_sel = g{{ s.lut }};
-{%- endfor %}
-{%- if partial_select %}
-            default: g_sel = g0;
-{%- endif %}
-        endcase
-    end
-
+    // stage {{ out_stage }}: the GELU result or the waiting result
     reg [OUT_W-1:0] s{{ out_stage }}_out;
 
     always @(posedge clk) begin
-        s{{ out_stage }}_out <= (s{{ gelu_stage }}_mode == MODE_GELU) ? { {(OUT_W-8){g_sel[7]}}, g_sel} : s{{ gelu_stage }}_res;
+        s{{ out_stage }}_out <= (s{{ gelu_stage }}_mode == MODE_GELU) ? { {(OUT_W-8){s{{ gelu_stage }}_g[7]}}, s{{ gelu_stage }}_g} : s{{ gelu_stage }}_res;
     end
 
     assign out_data[gl*OUT_W +: OUT_W] = s{{ out_stage }}_out;
-
-    // unused: the PWL units' valid outputs (the pipeline above tracks validity with the same latency)
-    wire _unused_valid = &{1'b0, {{ unused_valids }}};
 end
 endgenerate
 
