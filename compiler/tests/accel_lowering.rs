@@ -148,3 +148,46 @@ fn programs_the_design_cannot_run_are_refused_naming_both() {
     .to_string();
     assert!(e.contains("24 tokens") && e.contains("holds 16"), "{e}");
 }
+
+/// The weight-free plan of the cycle model is the lowering's instruction list (scales and shifts aside).
+#[test]
+fn plan_matches_lower() {
+    use sta_golden::top::isa::Instr;
+    use sta_golden::top::lower::plan_standard;
+    let model = BertModel::tiny_random(BertModel::TINY_DIMS, 11);
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let calib = sentences(&mut rng, &[5, 9, 12]);
+    let pattern = NmPattern::new(2, 8).unwrap();
+    let config = AccelConfig::new((2, 8), 4, 4, 48, tiny_dims(), 32).unwrap();
+    let erase = |i: &Instr| match *i {
+        Instr::SetAttn { .. } => Instr::SetAttn {
+            score_mult: 0,
+            score_shift: 0,
+            context_mult: 0,
+            context_shift: 0,
+        },
+        Instr::LayerNorm {
+            bank, dst, tokens, ..
+        } => Instr::LayerNorm {
+            bank,
+            dst,
+            shift: 0,
+            tokens,
+        },
+        other => other,
+    };
+    for (program, dense) in [
+        (compiled(&model, None, &calib), true),
+        (compiled(&model, Some(pattern), &calib), false),
+    ] {
+        let batch = sentences(&mut rng, &[3, 11, 8]);
+        let tokens = host_input(&model, &program.program, &batch).unwrap();
+        for trace in [Trace::EveryLayer, Trace::LastLayer] {
+            let lowered =
+                lower(&config, &program.program, &program.weights, &tokens, trace).unwrap();
+            let plan = plan_standard(&config, &tokens.lengths, dense, 2, trace).unwrap();
+            let got: Vec<Instr> = lowered.instructions.iter().map(erase).collect();
+            assert_eq!(got, plan, "dense {dense}, {trace:?}");
+        }
+    }
+}

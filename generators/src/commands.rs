@@ -6,6 +6,9 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use sta_golden::nm::{check_nm, compress, prune_nm, NmPattern};
 
+use crate::accel::estimate::{run_estimate, EstimateArgs};
+use crate::accel::run::{run_run, RunArgs};
+use crate::accel::AccelCommand;
 use crate::bench::{run_bench, BenchArgs};
 use crate::config::ArrayArgs;
 use crate::demo::{run_demo, DemoArgs};
@@ -74,6 +77,14 @@ pub enum Command {
     Embed(EmbedArgs),
     /// The accuracy of every N:M level of the sparsity-inheritance chain, per pruning method (float and integer).
     Accuracy(AccuracyArgs),
+    /// The whole accelerator: generate its Verilog.
+    #[command(subcommand)]
+    Accel(AccelCommand),
+    /// Run a compiled program on text through the Verilator simulation of a generated accelerator, check every
+    /// layer bit-exactly against the golden model, and report cycles, utilisation and accuracy.
+    Run(RunArgs),
+    /// The analytic cycle model of a generated accelerator: cycles per op type and projected latency for a batch.
+    Estimate(EstimateArgs),
     /// Write an INT8 weight matrix in the compressed N:M format and print its storage against dense INT8.
     Compress {
         #[arg(long)]
@@ -114,6 +125,9 @@ impl Cli {
             Command::Embed(args) => run_embed(&args),
             Command::Accuracy(args) => run_accuracy(&args),
             Command::Sweep(args) => run_sweep(&args),
+            Command::Accel(command) => command.run(),
+            Command::Run(args) => run_run(&args),
+            Command::Estimate(args) => run_estimate(&args),
             Command::Compress {
                 n,
                 m,

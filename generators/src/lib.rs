@@ -4,6 +4,7 @@
 //! `sta_hdl` elaborates the Verilog → [`design`] writes it out → `sta_testbenches` simulates it → [`gemm`] compares
 //! and reports.
 
+pub mod accel;
 pub mod bench;
 pub mod commands;
 pub mod config;

@@ -20,6 +20,7 @@
 
 pub mod accel_epilogue;
 pub mod accel_layernorm;
+pub mod accel_top;
 pub mod beatfile;
 #[cfg(test)]
 mod bits_check;

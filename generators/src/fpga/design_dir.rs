@@ -17,6 +17,8 @@ pub enum DesignKind {
     PeArray,
     Softmax,
     LutUnit,
+    /// The whole accelerator (`sta accel generate`).
+    Accelerator,
     /// A manifest with a `top` but no kind `sta` recognises.
     Design,
 }
@@ -27,6 +29,7 @@ impl DesignKind {
             DesignKind::PeArray => "pe_array",
             DesignKind::Softmax => "softmax",
             DesignKind::LutUnit => "lut_unit",
+            DesignKind::Accelerator => "accelerator",
             DesignKind::Design => "design",
         }
     }
@@ -37,6 +40,7 @@ impl DesignKind {
             DesignKind::PeArray => "PE array",
             DesignKind::Softmax => "softmax unit",
             DesignKind::LutUnit => "LUT unit",
+            DesignKind::Accelerator => "accelerator",
             DesignKind::Design => "design",
         }
     }
@@ -180,6 +184,7 @@ impl DesignInfo {
             .ok_or_else(|| format!("{MANIFEST} has no \"top\" field"))?;
         let kind = match string_field(&value, "kind").as_deref() {
             Some("pe_array") => DesignKind::PeArray,
+            Some("accelerator") => DesignKind::Accelerator,
             _ if value.get("lanes").is_some() => DesignKind::Softmax,
             _ => DesignKind::Design,
         };

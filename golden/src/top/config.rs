@@ -99,6 +99,13 @@ impl AccelConfig {
     pub fn validate(&self) -> Result<(), AccelConfigError> {
         let (n, array) = (self.n, self.array);
         self.pattern()?;
+        if !n.is_power_of_two() {
+            // a dense beat takes N consecutive elements out of one M-byte buffer word (and of one B-token V word,
+            // one P-lane probability word): N must divide M, B and P
+            return Err(AccelConfigError::Pattern(format!(
+                "n = {n} must be a power of two: a dense beat takes N consecutive elements of one buffer word"
+            )));
+        }
         if !ARRAY_SIZES.contains(&array) {
             return Err(AccelConfigError::Array(array));
         }
@@ -237,6 +244,7 @@ mod tests {
             AccelConfig::new((2, 8), 8, 4, 16, dims(32, 8, 64), 32),
             AccelConfig::new((2, 8), 8, 4, 16, dims(32, 2, 60), 32),
             AccelConfig::new((2, 8), 8, 4, 16, tiny, 48),
+            AccelConfig::new((3, 8), 8, 4, 16, tiny, 32),
         ];
         for c in bad {
             let message = ok(c).unwrap_err();

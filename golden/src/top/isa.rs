@@ -360,6 +360,8 @@ pub fn error_name(code: u8) -> &'static str {
         1 => "unknown opcode",
         2 => "illegal buffer or mode combination",
         3 => "field out of range",
+        4 => "the GEMM's tile half holds a tile of another length or density",
+        5 => "a reserved instruction bit is set",
         _ => "unknown error code",
     }
 }

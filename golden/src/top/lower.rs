@@ -501,3 +501,90 @@ fn dense_beat(c: &AccelConfig, w: &Matrix<i8>, o0: usize, b: usize) -> (Vec<i8>,
         .collect();
     (values, vec![0; c.array * c.n])
 }
+
+/// The instruction list `lower` produces for the standard encoder (`Program::standard_ops(layers)`) on a batch of
+/// `lengths`, without weights or parameters: what the cycle model needs (`sta estimate`). The test
+/// `plan_matches_lower` (compiler/tests/accel_lowering.rs) keeps the two in step.
+pub fn plan_standard(
+    config: &AccelConfig,
+    lengths: &[usize],
+    dense: bool,
+    layers: usize,
+    trace: Trace,
+) -> Result<Vec<Instr>, LowerError> {
+    let layout = BatchLayout::new(lengths, config)?;
+    let tokens = layout.tokens;
+    let (d, f) = (config.dims.d_model, config.dims.ffn);
+    let mut out = vec![Instr::LoadX { tokens }];
+    let mut half = 0u8;
+    let ops = Program::standard_ops(layers);
+    let last = ops.len().saturating_sub(1);
+    for (index, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Linear {
+                kind,
+                src,
+                dst,
+                epilogue,
+                ..
+            } => {
+                let (outputs, k) = match kind {
+                    LinearKind::FfnIn => (f, d),
+                    LinearKind::FfnOut => (d, f),
+                    _ => (d, d),
+                };
+                let (mode, skip) = match epilogue {
+                    Epilogue::Requant => (GemmMode::Requant, BufferId::X),
+                    Epilogue::Gelu => (GemmMode::Gelu, BufferId::X),
+                    Epilogue::Residual { skip } => (GemmMode::Residual, id(skip)),
+                };
+                let beats = config.tile_beats(k, dense);
+                for o0 in (0..outputs).step_by(config.array) {
+                    out.push(Instr::LoadW { half, dense, beats });
+                    out.push(Instr::Gemm {
+                        half,
+                        dense,
+                        src: id(src),
+                        dst: id(dst),
+                        skip,
+                        mode,
+                        o0,
+                        tokens,
+                    });
+                    half ^= 1;
+                }
+            }
+            Op::Attention { .. } => {
+                out.push(Instr::SetAttn {
+                    score_mult: 0,
+                    score_shift: 0,
+                    context_mult: 0,
+                    context_shift: 0,
+                });
+                for (&start, &len) in layout.starts.iter().zip(&layout.lengths) {
+                    for head in 0..config.dims.heads {
+                        out.push(Instr::Attn { head, start, len });
+                    }
+                }
+            }
+            Op::LayerNorm { norm, dst, .. } => {
+                let bank = u8::from(norm == NormKind::Ffn);
+                out.push(Instr::LoadNorm { bank });
+                out.push(Instr::LayerNorm {
+                    bank,
+                    dst: id(dst),
+                    shift: 0,
+                    tokens,
+                });
+                if norm == NormKind::Ffn && (trace == Trace::EveryLayer || index == last) {
+                    out.push(Instr::Store {
+                        buffer: id(dst),
+                        tokens,
+                    });
+                }
+            }
+        }
+    }
+    out.push(Instr::End);
+    Ok(out)
+}

@@ -3,6 +3,7 @@
 //! stream the chip consumes.
 
 pub mod config;
+pub mod cycles;
 pub mod isa;
 pub mod lower;
 pub mod machine;

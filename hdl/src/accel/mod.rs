@@ -2,3 +2,4 @@
 
 pub mod epilogue;
 pub mod layernorm;
+pub mod top;
