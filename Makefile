@@ -9,13 +9,16 @@
 #   make bench-model  the model side (needs all-MiniLM-L6-v2, installed by make tools): CPU baseline (candle float and
 #                golden integer per sentence), sparsity-inheritance chain times, and the method x N:M accuracy table
 #                -> $(OUT)/accuracy-m8 (about half an hour on 2 cores)
+#   make bench-accel  the whole accelerator on all-MiniLM-L6-v2 (needs make tools): six layers bit-exact in Verilator for
+#                dense, 4:8 and 2:8 programs on 16x16 and 8x8 arrays, cycles, utilisation, the cycle model against
+#                every run -> $(OUT)/bench-accel (about 20 minutes on 2 cores; docs/accelerator.md)
 #   make lint    Rust formatting and clippy
 
 CARGO ?= cargo
 STA := target/release/sta
 OUT ?= out
 
-.PHONY: all tools build demo test bench bench-fpga bench-model lint clean
+.PHONY: all tools build demo test bench bench-fpga bench-model bench-accel lint clean
 
 all: build
 
@@ -59,6 +62,9 @@ bench-fpga: tools build
 bench-model: tools build
 	$(CARGO) run --release -p sta-compiler --example model_bench
 	$(STA) accuracy --m 8 --out $(OUT)/accuracy-m8 --force
+
+bench-accel: tools build
+	./scripts/bench-accel.sh $(OUT)/bench-accel
 
 lint:
 	$(CARGO) fmt --all -- --check
