@@ -165,6 +165,12 @@ fn dense_and_nm_programs_run_bit_exact_on_generated_accelerators() {
         (&small, &dense, "dense on 4x4"),
         (&wide, &four, "4:8 on 8x8"),
     ] {
+        if case == "2:8 on 4x4" {
+            // every op's output, V (transposed) and the 24-bit residual included, compared one by one
+            let stdout = ok(case, &run(design, program, &["--every-op"]));
+            assert!(stdout.contains("2 layers bit-exact"), "{case}: {stdout}");
+            assert!(stdout.contains("18 results compared"), "{case}: {stdout}");
+        }
         let report = f.path(&format!("report-{}.json", case.replace([' ', ':'], "_")));
         let emb = f.path(&format!("emb-{}.npy", case.replace([' ', ':'], "_")));
         let stdout = ok(

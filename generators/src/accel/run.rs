@@ -12,12 +12,12 @@ use sta_compiler::float_forward::mean_pool_normalize;
 use sta_compiler::float_ref::FloatReference;
 use sta_compiler::metrics::cosine;
 use sta_compiler::program_dir::{read_program_dir, LoadedProgram};
-use sta_golden::encoder::{run, LayerOutputs, Tokens};
+use sta_golden::encoder::{run_observed, Buffer, NormKind, Op, Tokens};
 use sta_golden::top::isa::{error_name, Status};
 use sta_golden::top::lower::{check_program, lower, Lowered, Trace};
 use sta_golden::top::AccelConfig;
 
-use super::generate::read_design;
+use super::generate::{read_design, AccelManifest};
 use super::sim::{simulate, Drive, SimResult};
 use crate::encoder::{compile_error, load_model};
 use crate::error::{io_context, Result, StaError};
@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// figures then include the stalls). Default 0: the chip's own speed.
     #[arg(long, default_value_t = 0)]
     pub stall_percent: u32,
+    /// Return and compare the output of every op, not only of every layer (slower: more words leave the chip; the
+    /// cycle figures include them). A layer that differs is traced this way automatically.
+    #[arg(long)]
+    pub every_op: bool,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
@@ -78,6 +82,8 @@ pub struct RunReport {
     /// Rows on chip (sentences padded to multiples of the array size).
     pub rows_on_chip: usize,
     pub bit_exact_layers: usize,
+    /// STOREs compared bit for bit (one per layer, or one per op with --every-op).
+    pub compared_results: usize,
     pub total_cycles: u64,
     pub ops: Vec<OpCycles>,
     /// Cycles the compute engine waited for the input stream (weights, embeddings).
@@ -109,17 +115,6 @@ pub fn run_run(args: &RunArgs) -> Result<()> {
     let sentences = tokenize(&loaded, &args.text)?;
     let tokens =
         host_input(&loaded.host_model, &loaded.program, &sentences).map_err(compile_error)?;
-    let lowered = lower(
-        &config,
-        &loaded.program,
-        &loaded.weights,
-        &tokens,
-        Trace::EveryLayer,
-    )
-    .map_err(|e| StaError::Usage(format!("--text: {e}")))?;
-    let golden = run(&loaded.program, &loaded.weights, &tokens)
-        .map_err(|e| StaError::Tool(format!("golden model: {e}")))?;
-
     if args.stall_percent > 90 {
         return Err(StaError::Usage(format!(
             "--stall-percent {} is outside 0..=90",
@@ -131,16 +126,36 @@ pub fn run_run(args: &RunArgs) -> Result<()> {
         in_gap: args.stall_percent,
         out_stall: args.stall_percent,
     };
-    let sim = simulate(&args.design, &manifest, &config, &lowered, drive)?;
-    let status = sim.status.clone();
-    if status.error != 0 {
-        return Err(StaError::Mismatch(format!(
-            "the accelerator stopped with error {} ({})",
-            status.error,
-            error_name(status.error)
-        )));
-    }
-    let layers = compare_layers(&config, &lowered, &sim, &golden, &tokens)?;
+    let trace = if args.every_op {
+        Trace::EveryOp
+    } else {
+        Trace::EveryLayer
+    };
+    let job = Job {
+        args,
+        manifest: &manifest,
+        config: &config,
+        loaded: &loaded,
+        tokens: &tokens,
+        drive,
+    };
+    let (lowered, sim) = job.simulate(trace)?;
+    let compared = match job.compare(&lowered, &sim) {
+        Ok(n) => n,
+        // A layer differs: run again returning every op's output, to name the first op that differs.
+        Err(StaError::Mismatch(first)) if trace == Trace::EveryLayer => {
+            eprintln!(
+                "{first}; running again with every op's output to find the first op that differs"
+            );
+            let (lowered, sim) = job.simulate(Trace::EveryOp)?;
+            job.compare(&lowered, &sim)?;
+            return Err(StaError::Mismatch(format!(
+                "{first} (every op matched when traced one by one: the difference depends on the timing)"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let layers = loaded.program.dims.layers;
 
     // The embeddings come from the chip's own last layer (equal to the golden model's, as just checked).
     let d = config.dims.d_model;
@@ -148,12 +163,14 @@ pub fn run_run(args: &RunArgs) -> Result<()> {
     let chip: Vec<i8> = lowered
         .layout
         .rows()
-        .flat_map(|row| last[row * d..row * d + d].iter().copied())
+        .flat_map(|row| last[row * d..row * d + d].iter().map(|&v| v as i8))
         .collect();
     let hidden = dequantize(&chip, loaded.program.host.output_scales());
     let embeddings = mean_pool_normalize(&hidden, &tokens.lengths);
     let cosines = float_cosines(args, &loaded, &sentences, &embeddings)?;
-    let report = build_report(args, &config, &lowered, &sim, &tokens, layers, cosines);
+    let report = build_report(
+        args, &config, &lowered, &sim, &tokens, layers, compared, cosines,
+    );
     print_report(&report);
     if let Some(out) = &args.out {
         write_embeddings(out, &embeddings, args.force)?;
@@ -174,38 +191,114 @@ fn tokenize(loaded: &LoadedProgram, texts: &[String]) -> Result<Vec<Vec<u32>>> {
         .map_err(compile_error)
 }
 
-/// Every STORE against the golden layer output on the real rows; the first difference is an error (exit 1).
-fn compare_layers(
-    config: &AccelConfig,
-    lowered: &Lowered,
-    sim: &SimResult,
-    golden: &LayerOutputs,
-    tokens: &Tokens,
-) -> Result<usize> {
-    let d = config.dims.d_model;
-    if sim.stores.len() != lowered.stores.len() {
-        return Err(StaError::Mismatch(format!(
-            "the accelerator returned {} layer outputs, the program asks for {}",
-            sim.stores.len(),
-            lowered.stores.len()
-        )));
+/// One batch on one design: simulate it with a trace, compare what came back.
+struct Job<'a> {
+    args: &'a RunArgs,
+    manifest: &'a AccelManifest,
+    config: &'a AccelConfig,
+    loaded: &'a LoadedProgram,
+    tokens: &'a Tokens,
+    drive: Drive,
+}
+
+impl Job<'_> {
+    fn simulate(&self, trace: Trace) -> Result<(Lowered, SimResult)> {
+        let p = &self.loaded.program;
+        let lowered = lower(self.config, p, &self.loaded.weights, self.tokens, trace)
+            .map_err(|e| StaError::Usage(format!("--text: {e}")))?;
+        let sim = simulate(
+            &self.args.design,
+            self.manifest,
+            self.config,
+            &lowered,
+            self.drive,
+        )?;
+        if sim.status.error != 0 {
+            return Err(StaError::Mismatch(format!(
+                "the accelerator stopped with error {} ({})",
+                sim.status.error,
+                error_name(sim.status.error)
+            )));
+        }
+        Ok((lowered, sim))
     }
-    for (tag, store) in lowered.stores.iter().zip(&sim.stores) {
-        let expected = &golden.layers[tag.layer];
-        for (i, row) in lowered.layout.rows().enumerate() {
-            let (sentence, position) = locate(&tokens.lengths, i);
-            for c in 0..d {
-                let (got, want) = (store[row * d + c], expected[i * d + c]);
-                if got != want {
-                    return Err(StaError::Mismatch(format!(
-                        "layer {} output differs from the golden model: text {sentence}, token {position}, channel {c}: expected {want}, got {got}",
-                        tag.layer
-                    )));
+
+    /// Every STORE against the golden model on the real rows: the buffer after its op (every-op trace) or the
+    /// layer's output. The first difference is an error (exit 1). Returns the number of STOREs compared.
+    fn compare(&self, lowered: &Lowered, sim: &SimResult) -> Result<usize> {
+        let p = &self.loaded.program;
+        if sim.stores.len() != lowered.stores.len() {
+            return Err(StaError::Mismatch(format!(
+                "the accelerator returned {} results, the program asks for {}",
+                sim.stores.len(),
+                lowered.stores.len()
+            )));
+        }
+        let mut after_op: Vec<Vec<i32>> = Vec::new();
+        run_observed(p, &self.loaded.weights, self.tokens, |_, op, buffers| {
+            let dst = match *op {
+                Op::Linear { dst, .. } | Op::Attention { dst, .. } | Op::LayerNorm { dst, .. } => {
+                    dst
+                }
+            };
+            after_op.push(if dst == Buffer::Resid {
+                buffers.resid.clone()
+            } else {
+                buffers.int8(dst).iter().map(|&v| i32::from(v)).collect()
+            });
+        })
+        .map_err(|e| StaError::Tool(format!("golden model: {e}")))?;
+        let layer_ends: Vec<usize> = p
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| {
+                matches!(
+                    op,
+                    Op::LayerNorm {
+                        norm: NormKind::Ffn,
+                        ..
+                    }
+                )
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for (tag, store) in lowered.stores.iter().zip(&sim.stores) {
+            let index = tag.op.unwrap_or_else(|| layer_ends[tag.layer]);
+            let expected = &after_op[index];
+            let width = expected.len() / self.tokens.count().max(1);
+            for (i, row) in lowered.layout.rows().enumerate() {
+                let (sentence, position) = locate(&self.tokens.lengths, i);
+                for c in 0..width {
+                    let (got, want) = (store[row * width + c], expected[i * width + c]);
+                    if got != want {
+                        let what = match tag.op {
+                            Some(op) => format!("op {op} ({})", describe(&p.ops[op])),
+                            None => format!("layer {} output", tag.layer),
+                        };
+                        return Err(StaError::Mismatch(format!(
+                            "{what} differs from the golden model: text {sentence}, token {position}, channel {c}: expected {want}, got {got}"
+                        )));
+                    }
                 }
             }
         }
+        Ok(lowered.stores.len())
     }
-    Ok(lowered.stores.len())
+}
+
+/// "layer 2 linear ffn_in", "layer 0 attention", "layer 5 layer_norm ffn".
+fn describe(op: &Op) -> String {
+    match *op {
+        Op::Linear { layer, kind, .. } => format!("layer {layer} linear {}", kind.name()),
+        Op::Attention { layer, .. } => format!("layer {layer} attention"),
+        Op::LayerNorm { layer, norm, .. } => {
+            format!(
+                "layer {layer} layer_norm {}",
+                if norm == NormKind::Ffn { "ffn" } else { "attn" }
+            )
+        }
+    }
 }
 
 /// (sentence, position in it) of the i-th token of the batch.
@@ -252,6 +345,7 @@ fn build_report(
     sim: &SimResult,
     tokens: &Tokens,
     layers: usize,
+    compared: usize,
     cosine_vs_float: Vec<Option<f64>>,
 ) -> RunReport {
     let s: &Status = &sim.status;
@@ -277,6 +371,7 @@ fn build_report(
         tokens: tokens.lengths.clone(),
         rows_on_chip: lowered.layout.tokens,
         bit_exact_layers: layers,
+        compared_results: compared,
         total_cycles: s.cycles,
         ops: vec![
             op("gemm", s.busy_gemm, s.beats_gemm),
@@ -300,8 +395,8 @@ fn is_dense_gemm(i: &sta_golden::top::isa::Instr) -> bool {
 
 fn print_report(r: &RunReport) {
     println!(
-        "{} text(s), {:?} tokens ({} rows on chip), {} program: {} layers bit-exact with the golden model",
-        r.texts, r.tokens, r.rows_on_chip, r.sparsity, r.bit_exact_layers
+        "{} text(s), {:?} tokens ({} rows on chip), {} program: {} layers bit-exact with the golden model ({} results compared)",
+        r.texts, r.tokens, r.rows_on_chip, r.sparsity, r.bit_exact_layers, r.compared_results
     );
     println!(
         "total {} cycles; stalled on the input stream {} cycles",

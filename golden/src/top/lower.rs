@@ -103,11 +103,13 @@ impl BatchLayout {
     }
 }
 
-/// One STORE the program asks for: which buffer, after which layer.
+/// One STORE the program asks for: which buffer, after which layer (and, when every op is traced, after which op
+/// of the program).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreTag {
     pub layer: usize,
     pub buffer: BufferId,
+    pub op: Option<usize>,
 }
 
 /// The lowered program: the input stream as records (the harness turns them into words), what comes back.
@@ -120,9 +122,11 @@ pub struct Lowered {
     pub stores: Vec<StoreTag>,
 }
 
-/// Whether every layer's output comes back (to compare layer by layer) or only the last.
+/// Which results come back: the output of every op (to find the first op that differs), of every layer, or of
+/// the last layer only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trace {
+    EveryOp,
     EveryLayer,
     LastLayer,
 }
@@ -336,7 +340,10 @@ pub fn lower(
                     tokens: layout.tokens,
                 });
                 let layer_output = norm == NormKind::Ffn;
-                if layer_output && (trace == Trace::EveryLayer || index == last_layer_op) {
+                if trace != Trace::EveryOp
+                    && layer_output
+                    && (trace == Trace::EveryLayer || index == last_layer_op)
+                {
                     s.instr(Instr::Store {
                         buffer: id(dst),
                         tokens: layout.tokens,
@@ -344,9 +351,26 @@ pub fn lower(
                     s.stores.push(StoreTag {
                         layer: l,
                         buffer: id(dst),
+                        op: None,
                     });
                 }
             }
+        }
+        if trace == Trace::EveryOp {
+            let dst = match *op {
+                Op::Linear { dst, .. } | Op::Attention { dst, .. } | Op::LayerNorm { dst, .. } => {
+                    dst
+                }
+            };
+            s.instr(Instr::Store {
+                buffer: id(dst),
+                tokens: layout.tokens,
+            });
+            s.stores.push(StoreTag {
+                layer: op.layer(),
+                buffer: id(dst),
+                op: Some(index),
+            });
         }
     }
     s.instr(Instr::End);
@@ -576,13 +600,27 @@ pub fn plan_standard(
                     shift: 0,
                     tokens,
                 });
-                if norm == NormKind::Ffn && (trace == Trace::EveryLayer || index == last) {
+                if trace != Trace::EveryOp
+                    && norm == NormKind::Ffn
+                    && (trace == Trace::EveryLayer || index == last)
+                {
                     out.push(Instr::Store {
                         buffer: id(dst),
                         tokens,
                     });
                 }
             }
+        }
+        if trace == Trace::EveryOp {
+            let dst = match *op {
+                Op::Linear { dst, .. } | Op::Attention { dst, .. } | Op::LayerNorm { dst, .. } => {
+                    dst
+                }
+            };
+            out.push(Instr::Store {
+                buffer: id(dst),
+                tokens,
+            });
         }
     }
     out.push(Instr::End);
