@@ -109,7 +109,14 @@ fn the_netlist_of_the_smallest_accelerator_runs_a_bert_layer_bit_exact() {
         )
         .unwrap();
         let rtl = simulate_sources(&sources, &top, &config, &lowered, drive).unwrap();
-        let gates = simulate_sources(&[netlist.clone()], &top, &config, &lowered, drive).unwrap();
+        let gates = simulate_sources(
+            std::slice::from_ref(&netlist),
+            &top,
+            &config,
+            &lowered,
+            drive,
+        )
+        .unwrap();
         assert_eq!(rtl.status.error, 0, "{name}: RTL error");
         assert_eq!(gates.stores, rtl.stores, "{name}: netlist vs RTL");
         assert_eq!(gates.status.cycles, rtl.status.cycles, "{name}: cycles");

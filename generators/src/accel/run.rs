@@ -169,7 +169,13 @@ pub fn run_run(args: &RunArgs) -> Result<()> {
     let embeddings = mean_pool_normalize(&hidden, &tokens.lengths);
     let cosines = float_cosines(args, &loaded, &sentences, &embeddings)?;
     let report = build_report(
-        args, &config, &lowered, &sim, &tokens, layers, compared, cosines,
+        args,
+        &config,
+        &lowered,
+        &sim,
+        &tokens,
+        (layers, compared),
+        cosines,
     );
     print_report(&report);
     if let Some(out) = &args.out {
@@ -344,8 +350,7 @@ fn build_report(
     lowered: &Lowered,
     sim: &SimResult,
     tokens: &Tokens,
-    layers: usize,
-    compared: usize,
+    (layers, compared): (usize, usize),
     cosine_vs_float: Vec<Option<f64>>,
 ) -> RunReport {
     let s: &Status = &sim.status;
