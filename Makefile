@@ -1,5 +1,7 @@
 # sta: RTL generator for the STA N:M sparse transformer accelerator.
-#   make demo    install tools if missing, generate a 2:8 16x16 array, run a GEMM through it in Verilator, print the report
+#   make demo    install tools if missing, generate a 2:8 16x16 array, run a GEMM through it in Verilator, print the report;
+#                then compile all-MiniLM-L6-v2 (dense and 2:8), generate the whole 16x16 2:8 accelerator and run a sentence
+#                through all six layers in Verilator, bit-exact against the golden model (about 6 minutes)
 #   make test    install tools (and the MiniLM test model) if missing, run every test: golden models, RTL lint,
 #                Yosys checks, Verilator sweeps of the PE array, LUT units and softmax unit
 #   make bench   benchmarks: PE array (generation, simulation speed, utilisation -> docs/benchmarks.json),
@@ -30,8 +32,15 @@ tools:
 build:
 	$(CARGO) build --release --bin sta
 
+DEMO_TEXT ?= The committee approved the new budget after a long debate on Tuesday night.
+
 demo: tools build
 	$(STA) demo --out $(OUT)/demo --force
+	$(STA) compile --n-m dense --out $(OUT)/demo-accel/minilm-dense --force
+	$(STA) compile --n-m 2:8 --out $(OUT)/demo-accel/minilm-2of8 --force
+	$(STA) accel generate --n-m 2:8 --rows 16 --cols 16 --max-tokens 64 --out $(OUT)/demo-accel/sta16 --force
+	$(STA) run --design $(OUT)/demo-accel/sta16 --program $(OUT)/demo-accel/minilm-2of8 --text "$(DEMO_TEXT)" --report $(OUT)/demo-accel/run-2of8.json --force
+	$(STA) run --design $(OUT)/demo-accel/sta16 --program $(OUT)/demo-accel/minilm-dense --text "$(DEMO_TEXT)" --report $(OUT)/demo-accel/run-dense.json --force
 
 test: tools
 	$(CARGO) test --release --workspace
