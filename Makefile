@@ -4,8 +4,11 @@
 #                through all six layers in Verilator, bit-exact against the golden model (about 6 minutes)
 #   make test    install tools (and the MiniLM test model) if missing, run every test: golden models, RTL lint,
 #                Yosys checks, Verilator sweeps of the PE array, LUT units and softmax unit
+#   make test-full  the same with STA_TEST_FULL=1: the slow RTL tests' exhaustive sets (every configuration, larger
+#                netlists and lint configurations, the accelerator's gate-level netlist); make test runs each unit's
+#                smallest configurations
 #   make bench   benchmarks: PE array (generation, simulation speed, utilisation -> docs/benchmarks.json),
-#                LUT search vs the GQA-LUT reference, LUT area (INT8 vs 32-bit units, Yosys)
+#                LUT search vs the GQA-LUT reference, LUT area (INT8 vs 32-bit units, Yosys), then bench-accel
 #   make bench-fpga  FPGA benchmarks (40+ minutes; the full-DSP 6x13 routing depends on the seed): 8x8 2:8 on ECP5-85k out of context and behind its
 #                stream wrapper, the largest 2:8 array that fits, the N:M x size sweep -> $(OUT)/bench-fpga
 #   make bench-model  the model side (needs all-MiniLM-L6-v2, installed by make tools): CPU baseline (candle float and
@@ -14,13 +17,15 @@
 #   make bench-accel  the whole accelerator on all-MiniLM-L6-v2 (needs make tools): six layers bit-exact in Verilator for
 #                dense, 4:8 and 2:8 programs on 16x16 and 8x8 arrays, cycles, utilisation, the cycle model against
 #                every run -> $(OUT)/bench-accel (about 20 minutes on 2 cores; docs/accelerator.md)
+#   make bench-accel-fpga  the largest MiniLM accelerator that fits ECP5-85k (4x4 2:8, T_MAX 64) through sta synth:
+#                resources, routed Fmax, bitstream (about 80 minutes, mostly routing) -> $(OUT)/bench-accel-fpga
 #   make lint    Rust formatting and clippy
 
 CARGO ?= cargo
 STA := target/release/sta
 OUT ?= out
 
-.PHONY: all tools build demo test bench bench-fpga bench-model bench-accel lint clean
+.PHONY: all tools build demo test test-full bench bench-fpga bench-model bench-accel bench-accel-fpga lint clean
 
 all: build
 
@@ -45,6 +50,9 @@ demo: tools build
 test: tools
 	$(CARGO) test --release --workspace
 
+test-full: tools
+	STA_TEST_FULL=1 $(CARGO) test --release --workspace
+
 # The published GQA-LUT parameters, vendored (data/gqa-lut/PROVENANCE.md)
 REFERENCE ?= data/gqa-lut
 
@@ -56,6 +64,7 @@ bench: tools build
 	$(STA) lut search --function exp --entries 8 --out $(OUT)/bench/exp8.json --force
 	$(CARGO) run --release -p sta-generators --example lut_area -- $(OUT)/bench/gelu8.json $(OUT)/bench/exp8.json
 	$(STA) softmax accuracy
+	$(MAKE) bench-accel
 
 FPGA_OUT ?= $(OUT)/bench-fpga
 
@@ -74,6 +83,16 @@ bench-model: tools build
 
 bench-accel: tools build
 	./scripts/bench-accel.sh $(OUT)/bench-accel
+
+# The largest MiniLM accelerator that fits ECP5-85k (docs/accelerator.md "FPGA"), placed, routed, with a bitstream;
+# then its projected latency at the routed Fmax (read it from the summary and pass it to sta estimate --freq).
+bench-accel-fpga: tools build
+	mkdir -p $(OUT)/bench-accel-fpga
+	$(STA) accel generate --n-m 2:8 --rows 4 --cols 4 --lanes 4 --max-tokens 64 --word-bits 32 \
+		--out $(OUT)/bench-accel-fpga/sta4-t64 --force
+	$(STA) synth --design $(OUT)/bench-accel-fpga/sta4-t64 --target ecp5-85k --out $(OUT)/bench-accel-fpga/ecp5-85k --force
+	$(STA) estimate --design $(OUT)/bench-accel-fpga/sta4-t64 --tokens 16
+	$(STA) estimate --design $(OUT)/bench-accel-fpga/sta4-t64 --tokens 64
 
 lint:
 	$(CARGO) fmt --all -- --check

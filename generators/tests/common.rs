@@ -68,3 +68,19 @@ pub fn corner_nm(rows: usize, k: usize, n: usize, m: usize) -> (Matrix<i8>, Matr
     let x = Matrix::from_fn(k, 3, |r, c| if (r + c) % 3 == 0 { 127 } else { -128 });
     (w, x)
 }
+
+/// `STA_TEST_FULL=1` (`make test-full`): the slow RTL tests run their exhaustive set (every configuration, the larger
+/// netlists and lint configurations). Without it (`make test`, CI) they run the default set: every mode and engine,
+/// the corner values, gaps, stalls and resets, lint and Yosys checks, on the smallest configurations.
+pub fn full() -> bool {
+    std::env::var_os("STA_TEST_FULL").is_some_and(|v| v == "1")
+}
+
+/// For a test that only the full set runs: prints that it is skipped and returns true unless STA_TEST_FULL=1.
+pub fn skip_unless_full(what: &str) -> bool {
+    if full() {
+        return false;
+    }
+    eprintln!("SKIPPED in the default set: {what}; run with STA_TEST_FULL=1 (make test-full)");
+    true
+}
