@@ -5,6 +5,8 @@
 //! (signed constants read as unsigned, widths, inferred memories). Slow (the netlist build): runs with
 //! STA_TEST_FULL=1 (`make test-full`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
@@ -33,10 +35,6 @@ const DIMS: BertDims = BertDims {
     type_vocab: 2,
 };
 
-fn full() -> bool {
-    std::env::var_os("STA_TEST_FULL").is_some_and(|v| v == "1")
-}
-
 fn sentence(rng: &mut ChaCha8Rng, len: usize) -> Vec<u32> {
     let mut s = vec![2];
     s.extend((0..len - 2).map(|_| rng.gen_range(4..100u32)));
@@ -46,10 +44,9 @@ fn sentence(rng: &mut ChaCha8Rng, len: usize) -> Vec<u32> {
 
 #[test]
 fn the_netlist_of_the_smallest_accelerator_runs_a_bert_layer_bit_exact() {
-    if !full() {
-        eprintln!(
-            "SKIPPED: the netlist build takes minutes; run with STA_TEST_FULL=1 (make test-full)"
-        );
+    if common::skip_unless_full(
+        "the whole accelerator's gate-level netlist (its build takes minutes)",
+    ) {
         return;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(3);
