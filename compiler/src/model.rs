@@ -498,6 +498,26 @@ impl BertModel {
         let bytes = std::fs::read(&path).map_err(io_error(&path))?;
         let st = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| model_error(&path, format!("not a safetensors file: {e}")))?;
+        // Dimensions the file cannot hold are refused before the model they describe is allocated (each layer has
+        // 16 F32 tensors of at least one element: 64 bytes).
+        let needed = (dims.layers <= bytes.len() / 64)
+            .then(|| {
+                layout(&dims).iter().try_fold(0usize, |sum, (_, shape, _)| {
+                    let size = shape.iter().try_fold(4usize, |b, &n| b.checked_mul(n));
+                    size.and_then(|b| sum.checked_add(b))
+                })
+            })
+            .flatten();
+        if needed.is_none_or(|n| n > bytes.len()) {
+            let need = needed.map_or("more".to_string(), |n| format!("{n} bytes"));
+            return Err(model_error(
+                &config_path,
+                format!(
+                    "its dimensions need {need} of F32 tensors, but model.safetensors holds only {} bytes",
+                    bytes.len()
+                ),
+            ));
+        }
         let first = "embeddings.word_embeddings.weight";
         let prefix =
             if st.tensor(first).is_err() && st.tensor(&format!("{BERT_PREFIX}{first}")).is_ok() {

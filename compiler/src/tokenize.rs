@@ -51,7 +51,15 @@ impl Tokenizer {
         if !path.is_file() {
             return Err(model_error("no such file".to_string()));
         }
-        let mut inner = tokenizers::Tokenizer::from_file(path)
+        let bytes = std::fs::read(path).map_err(|source| CompileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // The tokenizers crate panics on some malformed JSON (a truncated "decoder" value): check the syntax first.
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| model_error(format!("not a tokenizer file: not valid JSON: {e}")))?;
+        check_templates(&json).map_err(model_error)?;
+        let mut inner = tokenizers::Tokenizer::from_bytes(&bytes)
             .map_err(|e| model_error(format!("not a tokenizer file: {e}")))?;
         inner.with_padding(None);
         inner
@@ -128,6 +136,47 @@ impl Tokenizer {
                     .map_err(|e| CompileError::Input(format!("sentence {}: {e}", i + 1)))
             })
             .collect()
+    }
+}
+
+/// tokenizers 0.22 does not check, on loading, that a `TemplateProcessing` post-processor's templates name only special
+/// tokens it defines, and panics when it encodes with one that it does not (huggingface/tokenizers#2152): refuse it.
+fn check_templates(v: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_str) == Some("TemplateProcessing") {
+                let defined = o.get("special_tokens").and_then(Value::as_object);
+                for key in ["single", "pair"] {
+                    // a template is a list of pieces or a string like "[CLS]:0 $A:0 [SEP]:0"
+                    let ids: Vec<String> = match o.get(key) {
+                        Some(Value::Array(pieces)) => pieces
+                            .iter()
+                            .filter_map(|p| p.get("SpecialToken")?.get("id")?.as_str())
+                            .map(str::to_string)
+                            .collect(),
+                        Some(Value::String(text)) => text
+                            .split_whitespace()
+                            .filter(|p| !p.starts_with('$'))
+                            .map(|p| p.split_once(':').map_or(p, |(id, _)| id).to_string())
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    if let Some(id) = ids
+                        .iter()
+                        .find(|id| !defined.is_some_and(|d| d.contains_key(id.as_str())))
+                    {
+                        return Err(format!(
+                            "not a tokenizer file: the post-processor's {key} template uses the special token {id:?}, \
+                             which its special_tokens do not define"
+                        ));
+                    }
+                }
+            }
+            o.values().try_for_each(check_templates)
+        }
+        Value::Array(a) => a.iter().try_for_each(check_templates),
+        _ => Ok(()),
     }
 }
 

@@ -16,7 +16,7 @@ use sta_golden::pe_array::ArrayShape;
 
 use crate::demo::random_i8;
 use crate::design::pe_array_files;
-use crate::error::{usage, Result};
+use crate::error::{usage, Result, StaError};
 use crate::gemm::{simulate_gemm, GemmReport, Mode, SimArgs};
 use crate::output::write_file_atomically;
 
@@ -53,9 +53,14 @@ pub struct BenchResults {
 }
 
 pub fn run_bench(args: &BenchArgs) -> Result<()> {
+    if args.repeat == 0 {
+        return Err(StaError::Usage(
+            "--repeat 0: each generation measurement needs at least 1 run".into(),
+        ));
+    }
     let generation = [8, 16, 32, 64]
         .into_iter()
-        .map(|size| generation_point(size, args.repeat.max(1)))
+        .map(|size| generation_point(size, args.repeat))
         .collect::<Result<Vec<_>>>()?;
     for p in &generation {
         println!(

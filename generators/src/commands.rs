@@ -22,6 +22,7 @@ use crate::gemm::{run_gemm, GemmArgs};
 use crate::lut::LutCommand;
 use crate::npy::read_i8_matrix;
 use crate::output::{check_overwrite, write_file_atomically};
+use crate::soak::{run_soak, SoakArgs};
 use crate::softmax::SoftmaxCommand;
 use crate::stream_io::IoArgs;
 use crate::sweep::{run_sweep, SweepArgs};
@@ -85,6 +86,9 @@ pub enum Command {
     Run(RunArgs),
     /// The analytic cycle model of a generated accelerator: cycles per op type and projected latency for a batch.
     Estimate(EstimateArgs),
+    /// The random differential campaign: K random legal configurations (PE arrays, LUT units, stream wrappers,
+    /// softmax units) generated, simulated in Verilator and compared bit-exactly with the golden model.
+    Soak(SoakArgs),
     /// Write an INT8 weight matrix in the compressed N:M format and print its storage against dense INT8.
     Compress {
         #[arg(long)]
@@ -128,6 +132,7 @@ impl Cli {
             Command::Accel(command) => command.run(),
             Command::Run(args) => run_run(&args),
             Command::Estimate(args) => run_estimate(&args),
+            Command::Soak(args) => run_soak(&args),
             Command::Compress {
                 n,
                 m,

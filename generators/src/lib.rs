@@ -17,6 +17,7 @@ pub mod gemm;
 pub mod lut;
 pub mod npy;
 pub mod output;
+pub mod soak;
 pub mod softmax;
 pub mod stream_io;
 pub mod sweep;

@@ -12,42 +12,104 @@ pub fn read_i8_matrix(path: &Path, what: &str) -> Result<Matrix<i8>> {
     let bytes = std::fs::read(path).map_err(|e| {
         StaError::Usage(format!("{what} {}: cannot read file: {e}", path.display()))
     })?;
-    let file = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
-        StaError::Usage(format!(
-            "{what} {}: not a valid .npy file: {e}",
-            path.display()
-        ))
-    })?;
-    check_int8(&file.dtype(), path, what)?;
+    parse_i8_matrix(&bytes, &format!("{what} {}", path.display()))
+}
+
+/// [`read_i8_matrix`] on the file's bytes; `name` ("--weights w.npy") starts every error.
+pub fn parse_i8_matrix(bytes: &[u8], name: &str) -> Result<Matrix<i8>> {
+    let file = open_npy(bytes, name)?;
+    check_int8(&file.dtype(), name)?;
     if file.order() != Order::C {
         return Err(StaError::Usage(format!(
-            "{what} {}: Fortran-ordered arrays are not supported; save with numpy.ascontiguousarray",
-            path.display()
+            "{name}: Fortran-ordered arrays are not supported; save with numpy.ascontiguousarray"
         )));
     }
     let shape = file.shape().to_vec();
     let [rows, cols] = shape[..] else {
         return Err(StaError::Usage(format!(
-            "{what} {}: expected a 2-D array, got shape {shape:?}",
-            path.display()
+            "{name}: expected a 2-D array, got shape {shape:?}"
         )));
     };
     if rows == 0 || cols == 0 {
         return Err(StaError::Usage(format!(
-            "{what} {}: empty array of shape {shape:?}",
-            path.display()
+            "{name}: empty array of shape {shape:?}"
         )));
     }
-    let data: Vec<i8> = file.into_vec().map_err(|e| {
-        StaError::Usage(format!(
-            "{what} {}: truncated or unreadable data: {e}",
-            path.display()
-        ))
-    })?;
-    Matrix::new(rows as usize, cols as usize, data).map_err(usage)
+    let data = array_data(file.into_inner(), &shape, 1, name)?;
+    Matrix::new(
+        rows as usize,
+        cols as usize,
+        data.iter().map(|&b| b as i8).collect(),
+    )
+    .map_err(usage)
 }
 
-fn check_int8(dtype: &DType, path: &Path, what: &str) -> Result<()> {
+/// The data of an array of `shape` with `item_bytes`-byte elements: `data` (what follows the header) is compared
+/// with what the shape claims before anything is allocated, so a header claiming 2^40 elements is refused here.
+pub fn array_data<'a>(
+    data: &'a [u8],
+    shape: &[u64],
+    item_bytes: u64,
+    name: &str,
+) -> Result<&'a [u8]> {
+    let needed = shape
+        .iter()
+        .try_fold(item_bytes, |n, &d| n.checked_mul(d))
+        .and_then(|n| usize::try_from(n).ok());
+    match needed {
+        Some(n) if n <= data.len() => Ok(&data[..n]),
+        _ => Err(StaError::Usage(format!(
+            "{name}: truncated data: shape {shape:?} needs {} bytes, the file holds {} after its header",
+            needed.map_or("more than 2^64".to_string(), |n| n.to_string()),
+            data.len()
+        ))),
+    }
+}
+
+/// Reads the header of .npy `bytes`; `name` starts every error. The reader allocates the header length a file
+/// claims (up to 4 GiB in formats 2.0 and 3.0) before reading it, so a claim beyond the file is refused first.
+pub fn open_npy<'a>(bytes: &'a [u8], name: &str) -> Result<npyz::NpyFile<&'a [u8]>> {
+    if let (Some(b"\x93NUMPY"), Some(&[major, _]), Some(&[a, b, c, d])) =
+        (bytes.get(..6), bytes.get(6..8), bytes.get(8..12))
+    {
+        let claimed = u64::from(u32::from_le_bytes([a, b, c, d]));
+        if major >= 2 && 12 + claimed > bytes.len() as u64 {
+            return Err(StaError::Usage(format!(
+                "{name}: not a valid .npy file: its header claims {claimed} bytes, the file holds {}",
+                bytes.len()
+            )));
+        }
+    }
+    npyz::NpyFile::new(bytes).map_err(|e| {
+        StaError::Usage(format!(
+            "{name}: not a valid .npy file: {}",
+            header_error(&e)
+        ))
+    })
+}
+
+/// A .npy header error on one line: the reader's syntax errors quote the header over several lines with a caret
+/// under the column; keep the first line and the "expected …" note, and escape control characters.
+pub fn header_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default().trim_end();
+    let line = match lines.map(str::trim).find_map(|l| l.strip_prefix("= ")) {
+        Some(note) => format!("{first} ({note})"),
+        None => first.to_string(),
+    };
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn check_int8(dtype: &DType, name: &str) -> Result<()> {
     let ok = matches!(dtype, DType::Plain(ts) if ts.to_string() == "|i1" || ts.to_string() == "<i1" || ts.to_string() == ">i1");
     if ok {
         return Ok(());
@@ -57,8 +119,7 @@ fn check_int8(dtype: &DType, path: &Path, what: &str) -> Result<()> {
         other => format!("{other:?}"),
     };
     Err(StaError::Usage(format!(
-        "{what} {}: dtype must be int8 ('|i1'), got '{got}'",
-        path.display()
+        "{name}: dtype must be int8 ('|i1'), got '{got}'"
     )))
 }
 

@@ -7,9 +7,14 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{io_context, Result, StaError};
 
+/// Whether anything is at `path`: a file, a directory, or a symlink (even a dangling one, which is the user's too).
+fn occupied(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
 /// Fails unless `path` is absent or `force` is set.
 pub fn check_overwrite(path: &Path, force: bool) -> Result<()> {
-    if path.exists() && !force {
+    if occupied(path) && !force {
         return Err(StaError::Usage(format!(
             "output {} already exists; pass --force to replace it",
             path.display()
@@ -28,11 +33,18 @@ fn parent_of(path: &Path) -> PathBuf {
 /// Creates missing parent directories (like `mkdir -p`); called only once the output is ready to be written.
 fn ensure_parent(path: &Path) -> Result<PathBuf> {
     let parent = parent_of(path);
-    fs::create_dir_all(&parent).map_err(io_context(format!(
-        "creating directory {}",
-        parent.display()
-    )))?;
+    fs::create_dir_all(&parent).map_err(unwritable(path, &parent))?;
     Ok(parent)
+}
+
+/// An output whose directory cannot be created or written is the user's to fix (exit code 2).
+fn unwritable(path: &Path, parent: &Path) -> impl FnOnce(std::io::Error) -> StaError {
+    let message = format!(
+        "output {}: cannot write into {}",
+        path.display(),
+        parent.display()
+    );
+    move |e| StaError::Usage(format!("{message}: {e}; choose a writable place"))
 }
 
 /// Writes a set of files (paths relative to the directory) as the new directory `dir`.
@@ -45,10 +57,7 @@ pub fn write_dir_atomically(dir: &Path, files: &[(PathBuf, Vec<u8>)], force: boo
     let staging = tempfile::Builder::new()
         .prefix(".sta-staging-")
         .tempdir_in(&parent)
-        .map_err(io_context(format!(
-            "creating a staging directory in {}",
-            parent.display()
-        )))?;
+        .map_err(unwritable(dir, &parent))?;
     for (relative, contents) in files {
         let path = staging.path().join(relative);
         if let Some(sub) = path.parent() {
@@ -56,9 +65,10 @@ pub fn write_dir_atomically(dir: &Path, files: &[(PathBuf, Vec<u8>)], force: boo
         }
         fs::write(&path, contents).map_err(io_context(format!("writing {}", path.display())))?;
     }
-    let staged = staging.keep();
-    set_mode(&staged, 0o755)?;
-    replace_with(dir, staged, &parent)
+    set_mode(staging.path(), 0o755)?;
+    replace_with(dir, staging.path(), &parent)?;
+    let _ = staging.keep();
+    Ok(())
 }
 
 /// Creates an empty working directory beside `dir` (same filesystem, so it can be renamed into place), creating
@@ -68,19 +78,20 @@ pub fn work_dir_beside(dir: &Path, prefix: &str) -> Result<PathBuf> {
     let work = tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(&parent)
-        .map_err(io_context(format!(
-            "creating a working directory in {}",
-            parent.display()
-        )))?;
+        .map_err(unwritable(dir, &parent))?;
     Ok(work.keep())
 }
 
 /// Renames a finished working directory (from [`work_dir_beside`]) to `dir`; an existing `dir` is replaced only with
-/// `force`, and removed only after the new one is in place.
+/// `force`, and removed only after the new one is in place. On failure the working directory is removed.
 pub fn install_dir(work: PathBuf, dir: &Path, force: bool) -> Result<()> {
-    check_overwrite(dir, force)?;
-    set_mode(&work, 0o755)?;
-    replace_with(dir, work, &parent_of(dir))
+    let installed = check_overwrite(dir, force)
+        .and_then(|()| set_mode(&work, 0o755))
+        .and_then(|()| replace_with(dir, &work, &parent_of(dir)));
+    if installed.is_err() {
+        let _ = fs::remove_dir_all(&work);
+    }
+    installed
 }
 
 /// Temporary files and directories are created private (0600/0700); outputs get the usual 0644/0755.
@@ -97,9 +108,9 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
-fn replace_with(dir: &Path, staged: PathBuf, parent: &Path) -> Result<()> {
+fn replace_with(dir: &Path, staged: &Path, parent: &Path) -> Result<()> {
     let mut old = None;
-    if dir.exists() {
+    if occupied(dir) {
         let aside = tempfile::Builder::new()
             .prefix(".sta-replaced-")
             .tempdir_in(parent)
@@ -109,7 +120,7 @@ fn replace_with(dir: &Path, staged: PathBuf, parent: &Path) -> Result<()> {
         fs::rename(dir, &target).map_err(io_context(format!("moving {} aside", dir.display())))?;
         old = Some(aside);
     }
-    fs::rename(&staged, dir).map_err(io_context(format!(
+    fs::rename(staged, dir).map_err(io_context(format!(
         "renaming the new output into {}",
         dir.display()
     )))?;
@@ -123,10 +134,7 @@ fn replace_with(dir: &Path, staged: PathBuf, parent: &Path) -> Result<()> {
 pub fn write_file_atomically(path: &Path, contents: &[u8], force: bool) -> Result<()> {
     check_overwrite(path, force)?;
     let parent = ensure_parent(path)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(io_context(format!(
-        "creating a temporary file in {}",
-        parent.display()
-    )))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(unwritable(path, &parent))?;
     tmp.write_all(contents)
         .map_err(io_context(format!("writing {}", path.display())))?;
     set_mode(tmp.path(), 0o644)?;

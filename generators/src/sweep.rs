@@ -17,6 +17,7 @@ use sta_golden::pe_array::{ArrayShape, DspMapping};
 use crate::design::write_pe_array_io;
 use crate::error::{io_context, usage, Result, StaError};
 use crate::fpga::scripts::IoMode;
+use crate::fpga::synth::FREQ_RANGE;
 use crate::fpga::target::{find_target, Family, Target};
 use crate::fpga::{run_synth, Silent, SynthRequest, SynthSummary};
 use crate::output::write_file_atomically;
@@ -125,6 +126,11 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
         return Err(StaError::Usage(format!(
             "--jobs {} is out of range; use 1..=16 (each ECP5 place-and-route needs about 1 GB and one core)",
             args.jobs
+        )));
+    }
+    if let Some(freq) = args.freq.filter(|f| !FREQ_RANGE.contains(f)) {
+        return Err(StaError::Usage(format!(
+            "--freq {freq} is out of range; allowed: 1 to 1000 (MHz)"
         )));
     }
     let shapes = shapes(args, dsp)?;

@@ -1,31 +1,13 @@
 //! `sta accuracy` end to end on a tiny random BERT: the three output files, the candidates in the JSON, refusal of
 //! an existing output without --force (exit 2, first output untouched) and one-line errors for bad flags.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+
+use common::{assert_usage_error, s, sta};
 use sta_compiler::model::BertModel;
 use sta_compiler::tokenize::write_test_tokenizer;
-
-fn sta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sta"))
-        .args(args)
-        .output()
-        .expect("sta runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn assert_usage_error(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
-    }
-}
 
 /// A tiny random BERT with a tokenizer that knows a few common words (the rest of the built-in evaluation
 /// sentences become [UNK], which is fine for measuring agreement), and a calibration file of short sentences.
@@ -147,7 +129,11 @@ fn tiny_model_table_plot_and_refusal_without_force() {
 
     // Again without --force: refused before any work, the first output untouched, nothing left beside it.
     let again = sta(&args);
-    assert_usage_error(&again, &["already exists", "--force"]);
+    assert_usage_error(
+        "again without --force",
+        &again,
+        &["already exists", "--force"],
+    );
     assert_eq!(
         std::fs::read_to_string(out.join("accuracy.json")).unwrap(),
         json_text
@@ -191,7 +177,7 @@ fn bad_flags_get_one_line_and_exit_2_and_write_nothing() {
         let mut args = vec!["accuracy", "--model", s(&missing), "--out", s(&out)];
         args.extend_from_slice(extra);
         let run = sta(&args);
-        assert_usage_error(&run, needles);
+        assert_usage_error(&format!("{args:?}"), &run, needles);
         assert!(!out.exists());
     }
 }

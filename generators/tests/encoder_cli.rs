@@ -3,9 +3,12 @@
 //! (exactly what the library computes), and every bad input gets exit code 2, one line on stderr naming the flag or
 //! file and what is allowed, and leaves nothing behind (an existing output untouched).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{assert_usage_error, s, sta};
 use sta_compiler::engine::run_program;
 use sta_compiler::program_dir::read_program_dir;
 use sta_compiler::tokenize::write_test_tokenizer;
@@ -35,17 +38,6 @@ That cat sees this dog, and it ran.
 The river is very large and very old.
 ";
 
-fn sta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sta"))
-        .args(args)
-        .output()
-        .expect("sta runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -55,32 +47,6 @@ fn ok(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Exit code 2, exactly one line on stderr (no panic, no backtrace) holding every needle.
-fn assert_usage_error(case: &str, out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{case}: exit code; stderr: {stderr}"
-    );
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "{case}: one line: {stderr}"
-    );
-    assert!(stderr.starts_with("error: "), "{case}: {stderr}");
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{case}: {stderr}"
-    );
-    for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "{case}: {needle:?} not in {stderr:?}"
-        );
-    }
 }
 
 /// Names in `dir` that a failed or finished command may have left behind (working directories, temporary files).

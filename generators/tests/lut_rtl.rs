@@ -13,7 +13,7 @@ use sta_golden::functions::Function;
 use sta_golden::pwl::{Provenance, PwlFormat, PwlParamsFile, PwlRange, PwlTable, Source};
 use sta_hdl::pwl_lut::{emit_pwl, PwlUnit};
 use sta_testbenches::{
-    build_pwl, exhaustive_stimulus, expected_indices, BuildOptions, PwlPorts, PwlStep, SimError,
+    build_pwl, exhaustive_stimulus, expected_indices, input_codes, BuildOptions, PwlPorts, SimError,
 };
 
 fn cache_root() -> PathBuf {
@@ -148,13 +148,7 @@ fn simulate_against_golden(
         Err(e) => return Err(e.to_string()),
     };
     let steps = exhaustive_stimulus(seed);
-    let codes: Vec<i8> = steps
-        .iter()
-        .filter_map(|s| match s {
-            PwlStep::Input(q) => Some(*q),
-            _ => None,
-        })
-        .collect();
+    let codes: Vec<i8> = input_codes(&steps);
     let outcome = sim.run(&steps, seed, None).map_err(|e| e.to_string())?;
     let got: Vec<usize> = outcome.outputs.iter().map(|&(i, _)| i).collect();
     if got != expected_indices(&steps, unit.latency()) {

@@ -334,9 +334,12 @@ fn wrappers_are_lint_and_yosys_clean() {
     }
 }
 
+/// `make` in a design directory, with the Verilator the project's own builds use (`find_verilator`).
 fn make_sim(dir: &Path, args: &[&str]) -> Output {
+    let verilator = sta_testbenches::find_verilator().unwrap_or_else(|e| panic!("{e}"));
     Command::new("make")
         .args(args)
+        .arg(format!("VERILATOR={}", verilator.path.display()))
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("make runs: {e}"))

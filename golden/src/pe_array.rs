@@ -115,8 +115,9 @@ impl ArrayShape {
             max_k,
             dsp: DspMapping::Inferred,
         };
-        shape.checked_pattern()?;
+        // the generator's range first, so that a width outside it is refused with the range users may give
         check_acc_width(acc_width, ACC_RANGE)?;
+        shape.checked_pattern()?;
         if max_k == 0 || !max_k.is_multiple_of(m) {
             return Err(ParamError::MaxKNotMultiple { max_k, m });
         }

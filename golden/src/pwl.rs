@@ -5,10 +5,12 @@
 //! reports all evaluate approximators through this module.
 //!
 //! Submodules: [`range`] (the input range and its INT8 codes), [`mse`] (the two error measures of numerics.md),
-//! [`params`] (the JSON parameter file), [`reference`] (importing the GQA-LUT reference files).
+//! [`params`] (the JSON parameter file), [`reference`] (importing the GQA-LUT reference files), [`random`] (random
+//! legal tables, the inputs of `sta soak`).
 
 pub mod mse;
 pub mod params;
+pub mod random;
 pub mod range;
 pub mod reference;
 

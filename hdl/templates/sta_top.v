@@ -497,7 +497,11 @@ wire wc_int8 = wc_valid && wc_tgt == TGT_INT8;
 /*
  * {{ bf.desc }}
  */
+{%- if bf.attn.is_empty() %}
 wire [{{ l.b * l.m * 8 - 1 }}:0] rd_{{ bf.name }};
+{%- else %}
+// rd_{{ bf.name }} is declared above, with the attention engine's other read ports
+{%- endif %}
 wire {{ bf.name }}_sel_src = g_src_re && g_src_rid == 3'd{{ bf.id }};
 {%- if bf.skip %}
 wire {{ bf.name }}_sel_skip = g_skip_re && g_skip_rid == 3'd{{ bf.id }};

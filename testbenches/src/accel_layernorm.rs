@@ -282,7 +282,12 @@ fn read_outputs(path: &Path, groups: usize, lanes: usize, d: usize) -> Result<Re
         }
         let group: usize = group.parse().map_err(|_| bad("bad group"))?;
         let index: usize = index.parse().map_err(|_| bad("bad index"))?;
-        if group >= groups || index >= d || data.len() != 2 * lanes {
+        // hex digits only: a multi-byte character would put the byte slices below off a character boundary
+        if group >= groups
+            || index >= d
+            || data.len() != 2 * lanes
+            || !data.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(bad("group, index or width out of range"));
         }
         // lane 0 is the lowest byte: the last two hex digits

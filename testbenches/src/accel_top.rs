@@ -106,6 +106,11 @@ pub fn parse_results(text: &str, word_bits: u32) -> Result<Vec<Vec<(Word, bool)>
         if hex.len() != chunks * 8 {
             return Err(bad("wrong number of hex digits"));
         }
+        // digits only: a multi-byte character would split the chunks off a character boundary, and
+        // `from_str_radix` takes a leading '+'
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("bad hex word"));
+        }
         let mut word = Vec::with_capacity(chunks);
         for c in (0..chunks).rev() {
             let digits = &hex[c * 8..c * 8 + 8];

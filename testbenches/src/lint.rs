@@ -1,11 +1,10 @@
 //! `verilator --lint-only -Wall`: the generated RTL must be warning-free, so any warning fails the lint.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 use crate::error::SimError;
-use crate::tool::verilator_available;
+use crate::tool::find_verilator;
 
 /// What Verilator reported. Only the first line of each message is kept in `warnings`/`errors`;
 /// `output` is the complete text with source excerpts.
@@ -56,13 +55,14 @@ impl LintReport {
 /// Lints `sources` (dependency order) with `top` as top module. `Ok` only when Verilator reports nothing;
 /// otherwise `SimError::Lint` carries the full report.
 pub fn lint(sources: &[PathBuf], top: &str) -> Result<LintReport, SimError> {
-    let tool = verilator_available()?;
+    let tool = find_verilator()?;
     let start = Instant::now();
-    let out = Command::new(&tool)
+    let out = tool
+        .command()
         .args(["--lint-only", "-Wall", "--top-module", top])
         .args(sources)
         .output()
-        .map_err(SimError::io("run", &tool))?;
+        .map_err(SimError::io("run", &tool.path))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -149,6 +149,17 @@ pub fn exhaustive_stimulus(seed: u64) -> Vec<PwlStep> {
     steps
 }
 
+/// The input codes of a stimulus, in order (what output `i` of a run must be the golden value of).
+pub fn input_codes(steps: &[PwlStep]) -> Vec<i8> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            PwlStep::Input(q) => Some(*q),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The indices (among the stimulus's inputs) that must come out: all but those still in flight at a reset.
 pub fn expected_indices(steps: &[PwlStep], latency: u32) -> Vec<usize> {
     let mut out = Vec::new();
@@ -288,13 +299,7 @@ mod tests {
     #[test]
     fn stimulus_covers_every_code_and_the_reset_drops_what_is_in_flight() {
         let steps = exhaustive_stimulus(5);
-        let inputs: Vec<i8> = steps
-            .iter()
-            .filter_map(|s| match s {
-                PwlStep::Input(q) => Some(*q),
-                _ => None,
-            })
-            .collect();
+        let inputs: Vec<i8> = input_codes(&steps);
         for code in i8::MIN..=i8::MAX {
             assert!(inputs.iter().filter(|&&q| q == code).count() >= 2, "{code}");
         }

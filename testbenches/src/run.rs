@@ -61,6 +61,8 @@ pub struct SimOutcome {
     pub err_last: bool,
     /// Wall time of the harness process (file parsing included, build excluded).
     pub wall_seconds: f64,
+    /// Time of the harness's cycle loop alone (no process start, beat-file parsing or summary writing).
+    pub loop_seconds: f64,
 }
 
 /// The harness's `summary.json`.
@@ -79,6 +81,7 @@ struct Summary {
     weights_total: usize,
     acts_sent: usize,
     acts_total: usize,
+    loop_seconds: f64,
 }
 
 impl SimBuild {
@@ -124,6 +127,7 @@ impl SimBuild {
             perf_stall: summary.perf_stall,
             err_last: summary.err_last,
             wall_seconds,
+            loop_seconds: summary.loop_seconds,
         })
     }
 
@@ -332,6 +336,7 @@ mod tests {
             weights_total: 2,
             acts_sent: sent,
             acts_total: 2,
+            loop_seconds: 0.0,
         };
         assert!(matches!(
             check_summary(&summary("timeout", 2), 5),

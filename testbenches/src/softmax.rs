@@ -76,6 +76,8 @@ pub struct SoftmaxOutcome {
     /// Cycles from the end of reset to the last output beat (inclusive).
     pub cycles: u64,
     pub wall_seconds: f64,
+    /// Time of the harness's cycle loop alone (no process start or file I/O).
+    pub loop_seconds: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +85,7 @@ struct Summary {
     status: String,
     message: String,
     cycles: u64,
+    loop_seconds: f64,
 }
 
 /// Builds (or finds in the shared cache) the simulation of `sources` (the unit's RTL in dependency order, or a
@@ -207,6 +210,7 @@ impl SoftmaxSimBuild {
             rows: rows_out,
             cycles: summary.cycles,
             wall_seconds,
+            loop_seconds: summary.loop_seconds,
         })
     }
 }

@@ -14,6 +14,9 @@ use sta_golden::top::AccelConfig;
 use super::generate::read_design;
 use crate::error::{Result, StaError};
 
+/// The most encoder layers `--layers` takes (MiniLM has 6, BERT-large 24).
+const MAX_LAYERS: usize = 1024;
+
 #[derive(Debug, Args)]
 pub struct EstimateArgs {
     /// A design directory written by `sta accel generate`.
@@ -28,7 +31,7 @@ pub struct EstimateArgs {
     /// A dense program (dense×dense beats for the weights) instead of the design's N:M.
     #[arg(long)]
     pub dense: bool,
-    /// Encoder layers (MiniLM: 6).
+    /// Encoder layers (MiniLM: 6), 1..=1024.
     #[arg(long, default_value_t = 6)]
     pub layers: usize,
     /// Input bytes per cycle (default: the design's stream word, W/8); a wider external memory interface.
@@ -57,6 +60,12 @@ struct Comparison {
 
 pub fn run_estimate(args: &EstimateArgs) -> Result<()> {
     let (_, config) = read_design(&args.design)?;
+    if !(1..=MAX_LAYERS).contains(&args.layers) {
+        return Err(StaError::Usage(format!(
+            "--layers {} is outside 1..={MAX_LAYERS}",
+            args.layers
+        )));
+    }
     if !args.against.is_empty() {
         return compare(args, &config);
     }
@@ -64,6 +73,14 @@ pub fn run_estimate(args: &EstimateArgs) -> Result<()> {
         return Err(StaError::Usage(
             "--tokens and --batch must be at least 1".into(),
         ));
+    }
+    // every sentence takes at least one multiple of the array size, so this bounds the batch before it is built
+    let most = config.max_tokens / config.array;
+    if args.batch > most {
+        return Err(StaError::Usage(format!(
+            "--batch {}: the design holds {} tokens, so at most {most} sentences (each padded to a multiple of {})",
+            args.batch, config.max_tokens, config.array
+        )));
     }
     if !(args.freq > 0.0 && args.freq.is_finite()) {
         return Err(StaError::Usage(format!(

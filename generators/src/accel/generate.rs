@@ -115,9 +115,8 @@ impl AccelArgs {
 }
 
 fn read_toml(path: &Path) -> Result<AccelToml> {
-    let bytes = std::fs::read(path).map_err(|e| StaError::Io {
-        context: format!("--config {}", path.display()),
-        source: e,
+    let bytes = std::fs::read(path).map_err(|e| {
+        StaError::Usage(format!("--config {}: cannot read it: {e}", path.display()))
     })?;
     let text = String::from_utf8(bytes)
         .map_err(|_| StaError::Usage(format!("--config {}: not UTF-8 text", path.display())))?;

@@ -128,7 +128,7 @@ pub struct StoreShape {
 }
 
 impl StoreShape {
-    fn of(c: &AccelConfig, buffer: BufferId, tokens: usize) -> StoreShape {
+    pub fn of(c: &AccelConfig, buffer: BufferId, tokens: usize) -> StoreShape {
         let width = if buffer == BufferId::Ffn {
             c.dims.ffn
         } else {
@@ -181,7 +181,7 @@ impl StoreShape {
 
 /// The output words as the STOREs of `shapes`, then STATUS. An accelerator that stopped on an error sends STATUS
 /// early: then the STOREs that did not complete are missing and STATUS is read from the end.
-fn split_output(
+pub fn split_output(
     config: &AccelConfig,
     words: &[Word],
     shapes: &[StoreShape],

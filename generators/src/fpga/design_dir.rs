@@ -85,6 +85,30 @@ fn harness_sources<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
 
 pub const MANIFEST: &str = "manifest.json";
 pub const FILELIST: &str = "filelist.f";
+/// `sha256sum` lines of every file the generator wrote (`sha256sum -c SHA256SUMS` checks them by hand).
+pub const CHECKSUMS: &str = "SHA256SUMS";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The [`CHECKSUMS`] file of a design directory's `files` (paths relative to it), sorted by path.
+pub fn checksums_file(files: &[(PathBuf, Vec<u8>)]) -> (PathBuf, Vec<u8>) {
+    let mut lines: Vec<(String, String)> = files
+        .iter()
+        .map(|(p, bytes)| (p.to_string_lossy().replace('\\', "/"), sha256_hex(bytes)))
+        .collect();
+    lines.sort();
+    let text: String = lines
+        .iter()
+        .map(|(path, sum)| format!("{sum}  {path}\n"))
+        .collect();
+    (PathBuf::from(CHECKSUMS), text.into_bytes())
+}
 
 fn not_a_design(dir: &Path, why: &str) -> StaError {
     StaError::Usage(format!(
@@ -147,7 +171,34 @@ impl DesignInfo {
                 ));
             }
         }
+        design.check_sums()?;
         Ok(design)
+    }
+
+    /// The sources, simulation models, manifest and filelist must be as generated, if the directory has a
+    /// [`CHECKSUMS`] file (older designs and `sta lut rtl` units have none).
+    fn check_sums(&self) -> Result<()> {
+        let Ok(text) = std::fs::read_to_string(self.dir.join(CHECKSUMS)) else {
+            return Ok(());
+        };
+        let read = [MANIFEST, FILELIST];
+        for (sum, name) in text.lines().filter_map(|l| l.split_once("  ")) {
+            let used = read.contains(&name)
+                || self.files.iter().chain(&self.sim_models).any(|f| f == name);
+            if !used {
+                continue;
+            }
+            let same =
+                std::fs::read(self.dir.join(name)).is_ok_and(|bytes| sha256_hex(&bytes) == sum);
+            if !same {
+                return Err(StaError::Usage(format!(
+                    "--design {}: {name} is not the file that was generated (its SHA-256 differs from {CHECKSUMS}); \
+                     regenerate the design, or delete {CHECKSUMS} to use edited sources",
+                    self.dir.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A design from the files a generator is about to write (paths relative to the directory, contents): used to

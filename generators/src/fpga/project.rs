@@ -2,13 +2,13 @@
 //! `fpga/<target>.ys` for every target (the scripts `sta synth` runs), `constraints/ulx3s.lpf` and
 //! `constraints/icebreaker.pcf` for the 8-bit stream wrapper, and a FuseSoC CAPI2 `<top>.core`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use askama::Template;
 use sta_hdl::emit::GENERATOR;
 
 use super::boards::{Board, ICEBREAKER, ULX3S};
-use super::design_dir::DesignInfo;
+use super::design_dir::{checksums_file, DesignInfo, CHECKSUMS};
 use super::scripts::{
     constraints_file, device_args, join, output_args, pack_args, project_script, render,
     yosys_script, IoMode,
@@ -265,6 +265,9 @@ pub fn add_project_files(files: &mut ProjectFiles) -> Result<()> {
     let design = DesignInfo::from_files(files)?;
     let extra = project_files(&design)?;
     files.extend(extra);
+    files.retain(|(p, _)| p != Path::new(CHECKSUMS));
+    let sums = checksums_file(files);
+    files.push(sums);
     Ok(())
 }
 
@@ -343,7 +346,9 @@ mod tests {
         let (design, mut files) = crate::design::pe_array_files(&shape).unwrap();
         let before = files.len();
         add_project_files(&mut files).unwrap();
+        // the project files, and SHA256SUMS replaced by one that covers them too
         assert_eq!(files.len(), before + TARGETS.len() + 4);
+        assert!(text(&files, CHECKSUMS).contains("  Makefile\n"));
         let core = text(&files, &format!("{}.core", design.top));
         assert!(core.contains("      - tb/stimulus.hex: {file_type: user}\n"));
         assert!(core.contains("    parameters: [stim, expect, results, summary]\n"));

