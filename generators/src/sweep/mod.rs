@@ -2,6 +2,11 @@
 //! `sta synth` (the same flow, out of context by default); the table and the pareto plot come out of the points'
 //! results. Resumable: each finished point leaves `points/<id>/result.json`, which a rerun keeps (a design that does
 //! not fit is a finished point too; a tool failure is not, and is retried). See docs/fpga.md, "Design-space sweep".
+//!
+//! Besides the in-process runner (`--jobs`), `--plan-only` writes the points as independent shell jobs for GNU
+//! parallel or a Slurm job array, and `--collect` merges whatever has finished ([`plan`]).
+
+pub mod plan;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,14 +30,16 @@ use crate::output::write_file_atomically;
 #[derive(Debug, Clone, Args)]
 pub struct SweepArgs {
     /// Comma-separated N:M patterns, e.g. 1:8,2:8,4:8,8:8.
-    #[arg(long = "n-m", value_delimiter = ',', value_parser = parse_nm, value_name = "N:M,...", required = true)]
+    #[arg(long = "n-m", value_delimiter = ',', value_parser = parse_nm, value_name = "N:M,...",
+          required_unless_present = "collect")]
     pub n_m: Vec<(usize, usize)>,
     /// Comma-separated array sizes ROWSxCOLS, e.g. 4x4,8x8,16x16.
-    #[arg(long, value_delimiter = ',', value_parser = parse_size, value_name = "RxC,...", required = true)]
+    #[arg(long, value_delimiter = ',', value_parser = parse_size, value_name = "RxC,...",
+          required_unless_present = "collect")]
     pub sizes: Vec<(usize, usize)>,
     /// FPGA target (as for `sta synth`).
     #[arg(long, value_name = "T")]
-    pub target: String,
+    pub target: Option<String>,
     /// Clock target in MHz [default: the target's, as for `sta synth`].
     #[arg(long, value_name = "MHZ")]
     pub freq: Option<f64>,
@@ -53,7 +60,27 @@ pub struct SweepArgs {
     pub seed: u64,
     /// Sweep directory: created, or resumed when it holds a sweep with the same target, clock and mapping.
     #[arg(long, value_name = "OUT")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
+    /// Write OUT/jobs.txt (one shell command per point: generate + synth into OUT/points/<id>/, for
+    /// `parallel -j N < OUT/jobs.txt`, also across machines with --sshlogin) and OUT/slurm.sh (a Slurm job array
+    /// running the same lines) instead of running the points; then `sta sweep --collect OUT`.
+    #[arg(long, conflicts_with = "jobs")]
+    pub plan_only: bool,
+    /// Merge the finished points of the sweep directory DIR into its table and plot (any time, as often as wanted);
+    /// unfinished points are listed.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["n_m", "sizes", "target", "out", "plan_only", "freq"])]
+    pub collect: Option<PathBuf>,
+}
+
+impl SweepArgs {
+    /// `--target` (checked present by [`run_sweep`] before use).
+    fn target(&self) -> &str {
+        self.target.as_deref().unwrap_or_default()
+    }
+    /// `--out` (checked present by [`run_sweep`] before use).
+    fn out(&self) -> &Path {
+        self.out.as_deref().unwrap_or(Path::new(""))
+    }
 }
 
 fn parse_nm(text: &str) -> std::result::Result<(usize, usize), String> {
@@ -120,7 +147,20 @@ fn point_id(n: usize, m: usize, rows: usize, cols: usize) -> String {
 
 /// `sta sweep`.
 pub fn run_sweep(args: &SweepArgs) -> Result<()> {
-    let target = find_target(&args.target)?;
+    if let Some(dir) = &args.collect {
+        return plan::collect(dir);
+    }
+    for (missing, flag) in [
+        (args.target.is_none(), "--target"),
+        (args.out.is_none(), "--out"),
+    ] {
+        if missing {
+            return Err(StaError::Usage(format!(
+                "{flag} is required (or give only --collect DIR to merge a sweep's finished points)"
+            )));
+        }
+    }
+    let target = find_target(args.target())?;
     let dsp = resolve_dsp(&args.dsp, target)?;
     if args.jobs == 0 || args.jobs > 16 {
         return Err(StaError::Usage(format!(
@@ -135,14 +175,17 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
     }
     let shapes = shapes(args, dsp)?;
     let identity = SweepIdentity {
-        target: args.target.clone(),
+        target: args.target().to_string(),
         freq_mhz: args.freq,
         dsp: dsp.name().to_string(),
         io: format!("{:?}", args.io).to_lowercase(),
         acc_width: args.acc_width,
         seed: args.seed,
     };
-    prepare_dir(&args.out, &identity)?;
+    prepare_dir(args.out(), &identity)?;
+    if args.plan_only {
+        return plan::write_plan(args, target, &shapes);
+    }
 
     let started = Instant::now();
     let next = AtomicUsize::new(0);
@@ -151,9 +194,9 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
     let total = shapes.len();
     eprintln!(
         "sweep: {total} points on {} with {} job(s) into {}",
-        args.target,
+        args.target(),
         args.jobs,
-        args.out.display()
+        args.out().display()
     );
     std::thread::scope(|scope| {
         for _ in 0..args.jobs.min(total) {
@@ -169,15 +212,15 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
     });
     let mut rows = rows.into_inner().expect("no worker panics");
     rows.sort_by_key(|r| (r.m, r.n, r.pes, r.rows));
-    write_outputs(&args.out, &args.target, &rows)?;
+    write_outputs(args.out(), args.target(), &rows)?;
     let failed = rows.iter().filter(|r| r.status == "failed").count();
     println!(
         "sweep of {total} points in {:.0} s: {} placed, {} do not fit, {failed} failed; table {}, plot {}",
         started.elapsed().as_secs_f64(),
         rows.iter().filter(|r| r.status == "ok").count(),
         rows.iter().filter(|r| r.status == "does-not-fit").count(),
-        args.out.join("sweep.md").display(),
-        args.out.join("pareto.svg").display()
+        args.out().join("sweep.md").display(),
+        args.out().join("pareto.svg").display()
     );
     if failed > 0 {
         return Err(StaError::Tool(format!(
@@ -280,7 +323,7 @@ fn dsp_overflow(target: &Target, shape: &ArrayShape) -> Option<String> {
 /// Generates and synthesises one point, or reads its earlier result.
 fn run_point(args: &SweepArgs, target: &Target, shape: &ArrayShape) -> SweepRow {
     let dir = args
-        .out
+        .out()
         .join("points")
         .join(point_id(shape.n, shape.m, shape.rows, shape.cols));
     let result = dir.join("result.json");
@@ -318,7 +361,7 @@ fn synthesise_point(args: &SweepArgs, shape: &ArrayShape, dir: &Path) -> Result<
     let design = dir.join("design");
     // a design directory left by an interrupted run is regenerated: generation is deterministic and takes ms
     write_pe_array_io(shape, sta_hdl::stream_io::DEFAULT_WORD_BITS, &design, true)?;
-    let mut request = SynthRequest::new(&design, &args.target, dir.join("synth"));
+    let mut request = SynthRequest::new(&design, args.target(), dir.join("synth"));
     request.freq_mhz = args.freq;
     request.io = args.io;
     request.seed = args.seed;
