@@ -10,7 +10,8 @@
 #   make bench   benchmarks: PE array (generation, simulation speed, utilisation -> docs/benchmarks.json),
 #                LUT search vs the GQA-LUT reference, LUT area (INT8 vs 32-bit units, Yosys), then bench-accel
 #   make bench-fpga  FPGA benchmarks (40+ minutes; the full-DSP 6x13 routing depends on the seed): 8x8 2:8 on ECP5-85k out of context and behind its
-#                stream wrapper, the largest 2:8 array that fits, the N:M x size sweep -> $(OUT)/bench-fpga
+#                stream wrapper, the largest 2:8 array that fits, the N:M x size sweep, the LUT units' Fmax on iCE40 and
+#                ECP5 -> $(OUT)/bench-fpga
 #   make bench-model  the model side (needs all-MiniLM-L6-v2, installed by make tools): CPU baseline (candle float and
 #                golden integer per sentence), sparsity-inheritance chain times, and the method x N:M accuracy table
 #                -> $(OUT)/accuracy-m8 (about half an hour on 2 cores)
@@ -86,6 +87,7 @@ bench-fpga: tools build
 	$(STA) generate --n 2 --m 8 --rows 6 --cols 13 --dsp ecp5 --out $(FPGA_OUT)/a613 --force
 	$(STA) synth --design $(FPGA_OUT)/a613 --target ecp5-85k --io ooc --out $(FPGA_OUT)/a613-ooc --force
 	$(STA) sweep --n-m 1:8,2:8,4:8,8:8 --sizes 4x4,8x8,16x16 --target ecp5-85k --jobs 2 --out $(FPGA_OUT)/sweep
+	./scripts/bench-lut-fmax.sh $(FPGA_OUT)/lut-fmax
 
 bench-model: tools build
 	$(CARGO) run --release -p sta-compiler --example model_bench
