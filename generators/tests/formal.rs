@@ -693,9 +693,9 @@ fn stream_bmc(case: StreamCase, mutate: Option<(&str, &str)>) -> SbyOutcome {
 /// The bounds: enough cycles to fill the wrapper to its DEPTH_BEATS with beats in flight both ways and drain
 /// several (fewer cycles when a beat is one word: the beats come faster). Yices' time per extra cycle grows
 /// quickly past these (measured: the first case takes 10 s to depth 16 but about a minute for cycle 18 alone; the
-/// second 2.5 s to depth 12 but over two minutes to 16), so the CI set stops here and `STA_TEST_FULL=1` adds two
-/// shapes at depth 18. A5's bound (LIVE, 28 to 44 cycles) lies beyond every depth: liveness is shown by the
-/// simulations with random stalls (`sta soak`, the stream_io tests), not by this proof.
+/// second 2.5 s to depth 12 and was still at cycle 15 after 1¾ minutes), so the CI set stops here and
+/// `STA_TEST_FULL=1` adds two shapes at depth 18. A5's bound (LIVE, 28 to 44 cycles) lies beyond every depth:
+/// liveness is shown by the simulations with random stalls (`sta soak`, the stream_io tests), not by this proof.
 fn default_stream_cases() -> Vec<StreamCase> {
     let mut cases = vec![
         // two words per beat each way, 4 pad bits
