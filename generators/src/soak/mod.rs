@@ -353,8 +353,7 @@ pub fn run_soak(args: &SoakArgs) -> Result<()> {
     if let Some(out) = &args.out {
         check_overwrite(out, args.force)?;
     }
-    let verilator =
-        sta_testbenches::verilator_available().map_err(|e| StaError::Tool(e.to_string()))?;
+    let verilator = sta_testbenches::find_verilator().map_err(|e| StaError::Tool(e.to_string()))?;
     let seed = args.seed.unwrap_or_else(clock_seed);
     let size = args.max_size;
     let cache = cache_root(args.cache_dir.as_deref());

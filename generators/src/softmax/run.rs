@@ -114,7 +114,7 @@ pub fn simulate<S: Copy + Into<i64>>(
             return Err(StaError::Usage(format!("{name} = {v} is outside 0..=90")));
         }
     }
-    sta_testbenches::verilator_available().map_err(|e| StaError::Tool(e.to_string()))?;
+    sta_testbenches::find_verilator().map_err(|e| StaError::Tool(e.to_string()))?;
     let work = tempfile::Builder::new()
         .prefix("sta-softmax-")
         .tempdir()

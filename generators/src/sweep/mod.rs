@@ -326,8 +326,7 @@ fn run_point(args: &SweepArgs, target: &Target, shape: &ArrayShape) -> SweepRow 
         .out()
         .join("points")
         .join(point_id(shape.n, shape.m, shape.rows, shape.cols));
-    let result = dir.join("result.json");
-    if let Some(row) = std::fs::read_to_string(&result)
+    if let Some(row) = std::fs::read_to_string(dir.join(RESULT_FILE))
         .ok()
         .and_then(|t| serde_json::from_str::<SweepRow>(&t).ok())
     {
@@ -345,16 +344,27 @@ fn run_point(args: &SweepArgs, target: &Target, shape: &ArrayShape) -> SweepRow 
         Err(e) => blank_row(shape, "failed", e.to_string()),
     };
     let row = SweepRow {
-        runtime_s: Some((elapsed * 10.0).round() / 10.0),
+        runtime_s: Some(round(elapsed, 1)),
         ..row
     };
     if row.status != "failed" {
-        let json = serde_json::to_string_pretty(&row).expect("plain struct serializes") + "\n";
-        if let Err(e) = write_file_atomically(&result, json.as_bytes(), true) {
-            eprintln!("warning: cannot record {}: {e}", result.display());
+        if let Err(e) = record_point(&dir, &row) {
+            eprintln!(
+                "warning: cannot record {}: {e}",
+                dir.join(RESULT_FILE).display()
+            );
         }
     }
     row
+}
+
+/// A finished point's row, kept as `points/<id>/result.json` (what resumed runs and `--collect` read back).
+const RESULT_FILE: &str = "result.json";
+
+fn record_point(dir: &Path, row: &SweepRow) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(io_context(format!("creating {}", dir.display())))?;
+    let json = serde_json::to_string_pretty(row).expect("plain struct serializes") + "\n";
+    write_file_atomically(&dir.join(RESULT_FILE), json.as_bytes(), true)
 }
 
 fn synthesise_point(args: &SweepArgs, shape: &ArrayShape, dir: &Path) -> Result<SynthSummary> {

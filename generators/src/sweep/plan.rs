@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use sta_golden::pe_array::{ArrayShape, DspMapping};
 
 use super::{
-    blank_row, dsp_overflow, point_id, row_from_summary, row_line, write_outputs, SweepArgs,
-    SweepIdentity, SweepRow, IDENTITY_FILE,
+    blank_row, dsp_overflow, point_id, record_point, round, row_from_summary, row_line,
+    write_outputs, SweepArgs, SweepIdentity, SweepRow, IDENTITY_FILE, RESULT_FILE,
 };
 use crate::error::{io_context, usage, Result, StaError};
 use crate::fpga::synth::{DOES_NOT_FIT, SUMMARY_JSON};
@@ -29,7 +29,6 @@ pub const SLURM_FILE: &str = "slurm.sh";
 pub const PLAN_FILE: &str = "plan.json";
 /// Each job's standard output and error, in its point directory.
 pub const JOB_LOG: &str = "job.log";
-const RESULT_FILE: &str = "result.json";
 
 /// One point of a plan: enough to rebuild its [`ArrayShape`] when collecting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,7 +150,7 @@ pub fn write_plan(args: &SweepArgs, target: &Target, shapes: &[ArrayShape]) -> R
             continue;
         }
         if let Some(message) = dsp_overflow(target, shape) {
-            record(
+            record_point(
                 &dir,
                 &SweepRow {
                     runtime_s: Some(0.0),
@@ -184,12 +183,6 @@ pub fn write_plan(args: &SweepArgs, target: &Target, shapes: &[ArrayShape]) -> R
         out.display()
     );
     Ok(())
-}
-
-fn record(dir: &Path, row: &SweepRow) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(io_context(format!("creating {}", dir.display())))?;
-    let json = serde_json::to_string_pretty(row).expect("plain struct serializes") + "\n";
-    write_file_atomically(&dir.join(RESULT_FILE), json.as_bytes(), true)
 }
 
 /// What became of one point.
@@ -226,16 +219,16 @@ fn point_state(dir: &Path, shape: Option<&ArrayShape>) -> Result<PointState> {
         let summary: SynthSummary = serde_json::from_str(&text)
             .map_err(|e| usage(format!("{} is damaged: {e}", summary_file.display())))?;
         let row = SweepRow {
-            runtime_s: Some((summary.runtime_s.total * 10.0).round() / 10.0),
+            runtime_s: Some(round(summary.runtime_s.total, 1)),
             ..row_from_summary(shape, &summary)
         };
-        record(dir, &row)?;
+        record_point(dir, &row)?;
         return Ok(PointState::Done(Box::new(row)));
     }
     Ok(match job_error(dir) {
         Some(e) if e.starts_with(DOES_NOT_FIT) => {
             let row = blank_row(shape, "does-not-fit", e);
-            record(dir, &row)?;
+            record_point(dir, &row)?;
             PointState::Done(Box::new(row))
         }
         Some(e) => PointState::Failed(e),
