@@ -29,23 +29,15 @@ pub struct ArrayArgs {
     /// Longest reduction length K the array must handle without overflow [default: 65536].
     #[arg(long)]
     pub max_k: Option<usize>,
-    /// How the multipliers are written: `inferred` (a portable `*`; the synthesis tool maps it) or `ecp5` (one
-    /// ECP5 MULT18X18D per multiplier with its own input/output registers: the fast choice for ECP5) [default: inferred].
-    #[arg(long, value_parser = parse_dsp, value_name = "inferred|ecp5")]
+    /// How the multipliers are written: `inferred` (a portable `*`; the synthesis tool maps it), `ecp5` (one
+    /// ECP5 MULT18X18D per multiplier with its own input/output registers: the fast choice for ECP5) or
+    /// `ecp5-mixed[:D]` (MULT18X18D for the first ⌊D/N⌋ PEs, LUT multipliers beyond; D defaults to 156, the
+    /// ECP5-85k's count) [default: inferred].
+    #[arg(long, value_parser = DspMapping::parse, value_name = "inferred|ecp5|ecp5-mixed[:D]")]
     pub dsp: Option<DspMapping>,
     /// TOML file with a [pe_array] table (keys n, m, rows, cols, acc_width, max_k, dsp).
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
-}
-
-fn parse_dsp(text: &str) -> std::result::Result<DspMapping, String> {
-    match text {
-        "inferred" => Ok(DspMapping::Inferred),
-        "ecp5" => Ok(DspMapping::Ecp5),
-        _ => Err(format!(
-            "unknown multiplier mapping '{text}'; use inferred or ecp5"
-        )),
-    }
 }
 
 /// The `[pe_array]` table of a configuration file; also what `config.resolved.toml` contains.

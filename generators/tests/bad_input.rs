@@ -497,6 +497,21 @@ fn table(root: &Path, unwritable: Option<&Path>) -> Table {
         &["exists.txt/new", "cannot write"],
     );
     let g = "generate --n 1 --m 2 --rows 1 --cols 1";
+    t.accepted(
+        "generate: --dsp ecp5-mixed:4096",
+        &format!("{g} --dsp ecp5-mixed:4096 --out new"),
+        Some("new"),
+    );
+    t.refused(
+        "generate: --dsp ecp5-mixed:4097",
+        &format!("{g} --dsp ecp5-mixed:4097 --out new"),
+        &["ecp5-mixed:4097", "0..=4096"],
+    );
+    t.refused(
+        "generate: --dsp ecp5-mixed:",
+        &format!("{g} --dsp ecp5-mixed: --out new"),
+        &["ecp5-mixed:", "allowed: inferred, ecp5"],
+    );
     t.refused(
         "generate: --n 0",
         "generate --n 0 --m 2 --rows 1 --cols 1 --out new",
@@ -1112,6 +1127,16 @@ fn table(root: &Path, unwritable: Option<&Path>) -> Table {
         "sweep: --freq 0",
         &format!("{sweep} --freq 0 --out new"),
         &["--freq 0", "1 to 1000"],
+    );
+    t.refused(
+        "sweep: --dsp ecp5-mixed on iCE40",
+        "sweep --n-m 2:8 --sizes 2x2 --target ice40-up5k --dsp ecp5-mixed --out new",
+        &["ecp5-mixed", "ice40-up5k", "does not have"],
+    );
+    t.refused(
+        "sweep: --dsp ecp5-mixd",
+        &format!("{sweep} --dsp ecp5-mixd --out new"),
+        &["ecp5-mixd", "ecp5-mixed:D"],
     );
     t.refused(
         "sweep: --n-m 3:5",

@@ -77,19 +77,48 @@ fn lint_clean_with_all_warnings() {
     }
 }
 
-/// The ECP5 DSP mapping: the PE, the MULT18X18D wrapper and the simulation model are lint-clean too.
+/// The ECP5 DSP mappings: the PEs, the MULT18X18D wrapper, the LUT multiplier (`ecp5-mixed`) and the simulation
+/// model are lint-clean too, and the LUT-multiplier PEs pass Yosys `check -assert`.
 #[test]
-fn ecp5_dsp_mapping_is_lint_clean() {
+fn ecp5_dsp_mappings_are_lint_clean() {
+    use sta_golden::pe_array::DspMapping;
+    for (s, suffix) in [
+        (shape(2, 8, 2, 3).with_dsp(DspMapping::Ecp5), "_ecp5"),
+        (
+            shape(4, 8, 2, 3).with_dsp(DspMapping::Ecp5Mixed { dsps: 10 }),
+            "_ecp5m10",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (design, sources) = write_pe_array(&s, &dir.path().join("d"), false).unwrap();
+        assert!(design.top.ends_with(suffix), "the top's name says {suffix}");
+        assert!(
+            sources[0].ends_with("sim/MULT18X18D.v"),
+            "the model comes first"
+        );
+        let report = sta_testbenches::lint(&sources, &design.top).unwrap();
+        assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
+        if suffix == "_ecp5m10" {
+            let names: Vec<_> = sources.iter().filter_map(|p| p.file_stem()).collect();
+            for module in [
+                "sta_mul8x8_lut",
+                "sta_pe_n4m8_a32_lutmul",
+                "sta_pe_n4m8_a32_ecp5",
+            ] {
+                assert!(names.iter().any(|n| *n == module), "{module} in {names:?}");
+            }
+        }
+    }
+    // generic synthesis cannot read the MULT18X18D simulation model: check the LUT multiplier PEs on their own
+    let all_lut = shape(4, 8, 2, 3).with_dsp(DspMapping::Ecp5Mixed { dsps: 0 });
     let dir = tempfile::tempdir().unwrap();
-    let s = shape(2, 8, 2, 3).with_dsp(sta_golden::pe_array::DspMapping::Ecp5);
-    let (design, sources) = write_pe_array(&s, &dir.path().join("d"), false).unwrap();
-    assert!(design.top.ends_with("_ecp5"), "the top's name says ecp5");
+    let (design, sources) = write_pe_array(&all_lut, &dir.path().join("d"), false).unwrap();
     assert!(
-        sources[0].ends_with("sim/MULT18X18D.v"),
-        "the model comes first"
+        !sources.iter().any(|p| p.ends_with("sim/MULT18X18D.v")),
+        "no DSP PE"
     );
-    let report = sta_testbenches::lint(&sources, &design.top).unwrap();
-    assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
+    let log = synth_check(&sources, &design.top, dir.path()).unwrap();
+    assert!(!log.contains("Latch inferred"), "LUT multipliers: latch");
 }
 
 #[test]

@@ -29,8 +29,7 @@ pub struct ArrayShape {
 }
 
 /// How the PE's INT8 multipliers are written in the Verilog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DspMapping {
     /// A plain `*` between registers: portable; the synthesis tool picks DSP blocks or LUTs.
     #[default]
@@ -38,23 +37,91 @@ pub enum DspMapping {
     /// One ECP5 MULT18X18D per multiplier with the block's own input and output registers (Yosys does not pack
     /// fabric registers into ECP5 DSPs). Simulation needs the model the generator writes next to the RTL.
     Ecp5,
+    /// MULT18X18D blocks for as many whole PEs as `dsps` blocks cover (⌊dsps / N⌋ PEs, row-major), an explicit
+    /// LUT multiplier (radix-4 Booth) in every other PE: arrays beyond the part's DSP count.
+    Ecp5Mixed { dsps: u32 },
+}
+
+/// The MULT18X18D blocks of the largest ECP5 (LFE5U-85F): the budget of `ecp5-mixed` when none is given.
+pub const ECP5_85K_DSPS: u32 = 156;
+/// The largest DSP budget `ecp5-mixed:D` accepts (no ECP5 has more than 156; larger values only mean "all").
+const MAX_DSP_BUDGET: u32 = 4096;
+
+/// How one PE's multipliers are built (a [`DspMapping`] may mix two kinds in one array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultiplierKind {
+    /// `*` between fabric registers.
+    Inferred,
+    /// ECP5 MULT18X18D with its own registers.
+    Ecp5Dsp,
+    /// Radix-4 Booth partial products and an adder tree in LUTs, between fabric registers.
+    Lut,
+}
+
+impl MultiplierKind {
+    /// Suffix of the PE module built with this kind of multiplier.
+    pub fn module_suffix(self) -> &'static str {
+        match self {
+            MultiplierKind::Inferred => "",
+            MultiplierKind::Ecp5Dsp => "_ecp5",
+            MultiplierKind::Lut => "_lutmul",
+        }
+    }
 }
 
 impl DspMapping {
-    /// The name used in flags, TOML files and manifests.
-    pub fn name(self) -> &'static str {
+    /// The name used in flags, TOML files and manifests: `inferred`, `ecp5`, `ecp5-mixed:D`.
+    pub fn name(self) -> String {
         match self {
-            DspMapping::Inferred => "inferred",
-            DspMapping::Ecp5 => "ecp5",
+            DspMapping::Inferred => "inferred".to_string(),
+            DspMapping::Ecp5 => "ecp5".to_string(),
+            DspMapping::Ecp5Mixed { dsps } => format!("ecp5-mixed:{dsps}"),
+        }
+    }
+
+    /// Parses a [`DspMapping::name`]; `ecp5-mixed` alone means the DSP budget of the largest ECP5
+    /// ([`ECP5_85K_DSPS`]). The error says what is allowed.
+    pub fn parse(text: &str) -> Result<DspMapping, String> {
+        let allowed = "allowed: inferred, ecp5, ecp5-mixed (= ecp5-mixed:156, the DSP blocks of an ECP5-85k) or \
+                       ecp5-mixed:D with a DSP budget D in 0..=4096";
+        match text {
+            "inferred" => Ok(DspMapping::Inferred),
+            "ecp5" => Ok(DspMapping::Ecp5),
+            "ecp5-mixed" => Ok(DspMapping::Ecp5Mixed {
+                dsps: ECP5_85K_DSPS,
+            }),
+            _ => match text.strip_prefix("ecp5-mixed:").map(str::parse::<u32>) {
+                Some(Ok(dsps)) if dsps <= MAX_DSP_BUDGET => Ok(DspMapping::Ecp5Mixed { dsps }),
+                _ => Err(format!("unknown multiplier mapping '{text}'; {allowed}")),
+            },
         }
     }
 
     /// Suffix of the module names that contain the mapping ("" for the portable one).
-    pub fn module_suffix(self) -> &'static str {
+    pub fn module_suffix(self) -> String {
         match self {
-            DspMapping::Inferred => "",
-            DspMapping::Ecp5 => "_ecp5",
+            DspMapping::Inferred => String::new(),
+            DspMapping::Ecp5 => "_ecp5".to_string(),
+            DspMapping::Ecp5Mixed { dsps } => format!("_ecp5m{dsps}"),
         }
+    }
+
+    /// Whether the design instantiates ECP5 MULT18X18D blocks (and needs their simulation model).
+    pub fn uses_ecp5_dsp(self) -> bool {
+        !matches!(self, DspMapping::Inferred)
+    }
+}
+
+impl Serialize for DspMapping {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DspMapping {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DspMapping::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -146,15 +213,49 @@ impl ArrayShape {
         self.m.trailing_zeros()
     }
 
-    /// Name of the single-PE module; encodes every parameter that changes its ports or arithmetic.
-    pub fn pe_module_name(&self) -> String {
+    /// Name of the single-PE module with this kind of multiplier; encodes every parameter that changes its ports
+    /// or arithmetic.
+    pub fn pe_module_name_for(&self, kind: MultiplierKind) -> String {
         format!(
             "sta_pe_n{}m{}_a{}{}",
             self.n,
             self.m,
             self.acc_width,
-            self.dsp.module_suffix()
+            kind.module_suffix()
         )
+    }
+
+    /// Name of the PE module of a single-kind mapping (`inferred`, `ecp5`); with `ecp5-mixed` the DSP PE's.
+    pub fn pe_module_name(&self) -> String {
+        self.pe_module_name_for(self.pe_kinds()[0])
+    }
+
+    /// PEs whose multipliers are MULT18X18D blocks (the first ones in row-major order): all of them with `ecp5`,
+    /// ⌊D / N⌋ (at most all) with `ecp5-mixed:D`, none with `inferred`.
+    pub fn dsp_pes(&self) -> usize {
+        let pes = self.rows * self.cols;
+        match self.dsp {
+            DspMapping::Inferred => 0,
+            DspMapping::Ecp5 => pes,
+            DspMapping::Ecp5Mixed { dsps } => (dsps as usize / self.n).min(pes),
+        }
+    }
+
+    /// The kinds of PE the array instantiates, DSP PEs first.
+    pub fn pe_kinds(&self) -> Vec<MultiplierKind> {
+        match self.dsp {
+            DspMapping::Inferred => vec![MultiplierKind::Inferred],
+            DspMapping::Ecp5 => vec![MultiplierKind::Ecp5Dsp],
+            DspMapping::Ecp5Mixed { .. } => {
+                let dsp = self.dsp_pes();
+                let lut = self.rows * self.cols - dsp;
+                [(dsp, MultiplierKind::Ecp5Dsp), (lut, MultiplierKind::Lut)]
+                    .into_iter()
+                    .filter(|(count, _)| *count > 0)
+                    .map(|(_, kind)| kind)
+                    .collect()
+            }
+        }
     }
 
     /// Name of the array top module (docs/pe-array.md).
@@ -170,10 +271,48 @@ impl ArrayShape {
         )
     }
 
-    /// Name of the array controller, which only depends on the number of result rows it drains.
+    /// Name of the array controller, which depends on the number of result rows it drains and on the depth of the
+    /// PEs' adder tree (suffix `_t{levels}` when it has more than one level).
     pub fn ctrl_module_name(&self) -> String {
-        format!("sta_array_ctrl_r{}", self.rows)
+        match self.sum_levels() {
+            1 => format!("sta_array_ctrl_r{}", self.rows),
+            levels => format!("sta_array_ctrl_r{}_t{levels}", self.rows),
+        }
     }
+
+    /// Registered levels of the PE's adder tree over its N products ([`sum_levels`]).
+    pub fn sum_levels(&self) -> usize {
+        sum_levels(self.n)
+    }
+
+    /// Cycles from a beat's acceptance to its accumulation ([`accumulate_latency`]).
+    pub fn accumulate_latency(&self) -> usize {
+        accumulate_latency(self.n)
+    }
+
+    /// Cycles a GEMM of `tiles` tiles of `beats` beats each takes with no back-pressure, from the first accepted beat
+    /// to the last result row (docs/pe-array.md "Cycles"): one beat per cycle, but a tile's last beat may only reach
+    /// the accumulators R + 2 cycles after the previous tile's (its capture and the R-row drain), then the
+    /// pipeline, the capture and the last tile's R rows.
+    pub fn gemm_cycles(&self, tiles: usize, beats: usize) -> u64 {
+        if tiles == 0 {
+            return 0;
+        }
+        let later_tiles = (tiles - 1) as u64 * beats.max(self.rows + 2) as u64;
+        beats as u64 + later_tiles + (self.accumulate_latency() + 1 + self.rows) as u64
+    }
+}
+
+/// Registered levels of a PE's binary adder tree over its `n` products: 1 for n ≤ 2 (one adder or none), ⌈log2 n⌉
+/// above, so no stage adds more than two values.
+pub fn sum_levels(n: usize) -> usize {
+    n.max(2).next_power_of_two().trailing_zeros() as usize
+}
+
+/// Cycles from a beat's acceptance to its accumulation in a PE with `n` multipliers: operand, select, multiplier
+/// input and product registers, the adder tree's levels, then the accumulator (docs/pe-array.md "Timing").
+pub fn accumulate_latency(n: usize) -> usize {
+    4 + sum_levels(n) + 1
 }
 
 fn check_dim(name: &'static str, value: usize) -> Result<(), ParamError> {
@@ -239,6 +378,66 @@ mod tests {
         assert_eq!(s.array_module_name(), "sta_pe_array_n2m8_r4c16_a32");
         assert_eq!(s.ctrl_module_name(), "sta_array_ctrl_r4");
         assert_eq!(s.checked_pattern(), NmPattern::new(2, 8));
+    }
+
+    #[test]
+    fn adder_tree_depth_latency_and_cycles() {
+        let levels: Vec<usize> = (1..=16).map(sum_levels).collect();
+        assert_eq!(levels, [1, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4]);
+        assert_eq!((accumulate_latency(2), accumulate_latency(8)), (6, 8));
+        let s = ArrayShape::new(2, 8, 4, 2, 32, 1024).unwrap();
+        // B ≥ R + 2: one beat per cycle; then latency 6, capture, 4 rows
+        assert_eq!(s.gemm_cycles(3, 6), 18 + 11);
+        // B < R + 2: every tile after the first waits for the previous tile's capture and drain
+        assert_eq!(s.gemm_cycles(3, 2), 2 + 2 * 6 + 11);
+        assert_eq!(s.gemm_cycles(0, 2), 0);
+        assert_eq!(s.ctrl_module_name(), "sta_array_ctrl_r4");
+        let deep = ArrayShape::new(8, 8, 4, 2, 32, 1024).unwrap();
+        assert_eq!(deep.ctrl_module_name(), "sta_array_ctrl_r4_t3");
+    }
+
+    #[test]
+    fn dsp_mapping_names_and_pe_split() {
+        for text in ["inferred", "ecp5", "ecp5-mixed:0", "ecp5-mixed:156"] {
+            assert_eq!(DspMapping::parse(text).unwrap().name(), text);
+        }
+        assert_eq!(
+            DspMapping::parse("ecp5-mixed").unwrap(),
+            DspMapping::Ecp5Mixed { dsps: 156 }
+        );
+        for bad in [
+            "ecp5-mixed:",
+            "ecp5-mixed:-1",
+            "ecp5-mixed:4097",
+            "ECP5",
+            "ecp5-mixed:1x",
+        ] {
+            let err = DspMapping::parse(bad).unwrap_err();
+            assert!(
+                err.contains("allowed: inferred, ecp5, ecp5-mixed"),
+                "{bad}: {err}"
+            );
+        }
+        let s = ArrayShape::new(4, 8, 3, 3, 32, 1024)
+            .unwrap()
+            .with_dsp(DspMapping::Ecp5Mixed { dsps: 10 });
+        assert_eq!(s.dsp_pes(), 2);
+        assert_eq!(s.pe_kinds(), [MultiplierKind::Ecp5Dsp, MultiplierKind::Lut]);
+        assert_eq!(s.array_module_name(), "sta_pe_array_n4m8_r3c3_a32_ecp5m10");
+        assert_eq!(
+            s.pe_module_name_for(MultiplierKind::Lut),
+            "sta_pe_n4m8_a32_lutmul"
+        );
+        let all = s.with_dsp(DspMapping::Ecp5Mixed { dsps: 156 });
+        assert_eq!(
+            (all.dsp_pes(), all.pe_kinds()),
+            (9, vec![MultiplierKind::Ecp5Dsp])
+        );
+        let none = s.with_dsp(DspMapping::Ecp5Mixed { dsps: 3 });
+        assert_eq!(
+            (none.dsp_pes(), none.pe_kinds()),
+            (0, vec![MultiplierKind::Lut])
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@ use rust_hdl::prelude::*;
 pub const PERF_COUNTER_BITS: usize = 48;
 /// Width of the result-drain counter; holds up to 64 rows (the largest legal array).
 const ROW_COUNT_BITS: usize = 7;
+/// Room for the adder-tree levels beyond the first (a 16-product tree has 4 levels: 3 extra).
+const TREE_EXTRA_BITS: usize = 4;
 
 #[derive(LogicBlock)]
 pub struct ArrayCtrl {
@@ -50,13 +52,30 @@ pub struct ArrayCtrl {
     /// combinational stall plus that fan-out was the critical path at 114 MHz for 8x8 2:8).
     stall_q: DFF<Bit>,
     acc_en_q: DFF<Bit>,
-    /// A beat is in the select registers / the product registers / the sum registers.
+    /// A beat is in the operand registers / the select registers / the multipliers' input registers / the product
+    /// registers / the last level of the adder tree (the sum).
+    opnd_valid: DFF<Bit>,
     sel_valid: DFF<Bit>,
+    mul_valid: DFF<Bit>,
     prod_valid: DFF<Bit>,
     sum_valid: DFF<Bit>,
+    opnd_last: DFF<Bit>,
     sel_last: DFF<Bit>,
+    mul_last: DFF<Bit>,
     prod_last: DFF<Bit>,
     sum_last: DFF<Bit>,
+    /// The adder tree's levels before the last one (bit k: level k + 1), a shift register; unused when the tree has
+    /// one level (`tree_bypass`), otherwise the last of them is the bit `tree_tap` selects.
+    tree_valid: DFF<Bits<TREE_EXTRA_BITS>>,
+    tree_last: DFF<Bits<TREE_EXTRA_BITS>>,
+    tree_bypass: Constant<Bit>,
+    tree_tap: Constant<Bits<TREE_EXTRA_BITS>>,
+    /// 1: both the bit shifted in and the shift distance (a literal would be emitted as an unsized 32-bit one).
+    tree_in: Constant<Bits<TREE_EXTRA_BITS>>,
+    tree_zero: Constant<Bits<TREE_EXTRA_BITS>>,
+    /// The value that enters the sum stage when the pipeline advances.
+    pre_sum_valid: Signal<Local, Bit>,
+    pre_sum_last: Signal<Local, Bit>,
     /// The next beat to reach the accumulator starts a new tile.
     tile_start: DFF<Bit>,
     /// A tile's last beat was accumulated in the previous cycle: its sums move into the shadow registers now.
@@ -76,8 +95,14 @@ pub struct ArrayCtrl {
 }
 
 impl ArrayCtrl {
-    /// `rows` is the number of PE rows, i.e. result beats per tile (1..=64, checked by `ArrayShape`).
-    pub fn new(rows: usize) -> Self {
+    /// `rows` is the number of PE rows, i.e. result beats per tile (1..=64, checked by `ArrayShape`);
+    /// `sum_levels` the registered levels of the PEs' adder tree (1..=4, `ArrayShape::sum_levels`).
+    pub fn new(rows: usize, sum_levels: usize) -> Self {
+        assert!(
+            (1..=TREE_EXTRA_BITS).contains(&sum_levels),
+            "the adder tree has 1 to {TREE_EXTRA_BITS} levels (checked by ArrayShape)"
+        );
+        let extra = sum_levels - 1;
         Self {
             clk: Default::default(),
             rst: Default::default(),
@@ -107,12 +132,24 @@ impl ArrayCtrl {
             stall_next: Default::default(),
             stall_q: Default::default(),
             acc_en_q: Default::default(),
+            opnd_valid: Default::default(),
             sel_valid: Default::default(),
+            mul_valid: Default::default(),
             prod_valid: Default::default(),
             sum_valid: Default::default(),
+            opnd_last: Default::default(),
             sel_last: Default::default(),
+            mul_last: Default::default(),
             prod_last: Default::default(),
             sum_last: Default::default(),
+            tree_valid: Default::default(),
+            tree_last: Default::default(),
+            tree_bypass: Constant::new(extra == 0),
+            tree_tap: Constant::new((1u64 << extra.saturating_sub(1)).to_bits()),
+            tree_in: Constant::new(1u64.to_bits()),
+            tree_zero: Constant::new(0u64.to_bits()),
+            pre_sum_valid: Default::default(),
+            pre_sum_last: Default::default(),
             tile_start: Default::default(),
             cap_pending: Default::default(),
             drain_count: Default::default(),
@@ -135,12 +172,18 @@ impl Logic for ArrayCtrl {
         dff_setup!(
             self,
             clk,
+            opnd_valid,
             sel_valid,
+            mul_valid,
             prod_valid,
             sum_valid,
+            opnd_last,
             sel_last,
+            mul_last,
             prod_last,
             sum_last,
+            tree_valid,
+            tree_last,
             tile_start,
             cap_pending,
             drain_count,
@@ -169,13 +212,35 @@ impl Logic for ArrayCtrl {
         self.y_last.next = self.drain_count.q.val() == self.count_one.val();
         self.shift.next = (self.drain_count.q.val() != self.count_zero.val()) & self.y_ready.val();
 
+        // the tree's levels before the last: level 1 takes the products, the tap is the level before the sum
+        self.pre_sum_valid.next = self.prod_valid.q.val();
+        self.pre_sum_last.next = self.prod_last.q.val();
+        if !self.tree_bypass.val() {
+            self.pre_sum_valid.next = (self.tree_valid.q.val() & self.tree_tap.val()).any();
+            self.pre_sum_last.next = (self.tree_last.q.val() & self.tree_tap.val()).any();
+        }
+
         if !self.stall.val() {
-            self.sel_valid.d.next = self.in_fire.val();
-            self.sel_last.d.next = self.w_last.val();
-            self.prod_valid.d.next = self.sel_valid.q.val();
-            self.prod_last.d.next = self.sel_last.q.val();
-            self.sum_valid.d.next = self.prod_valid.q.val();
-            self.sum_last.d.next = self.prod_last.q.val();
+            self.opnd_valid.d.next = self.in_fire.val();
+            self.opnd_last.d.next = self.w_last.val();
+            self.sel_valid.d.next = self.opnd_valid.q.val();
+            self.sel_last.d.next = self.opnd_last.q.val();
+            self.mul_valid.d.next = self.sel_valid.q.val();
+            self.mul_last.d.next = self.sel_last.q.val();
+            self.prod_valid.d.next = self.mul_valid.q.val();
+            self.prod_last.d.next = self.mul_last.q.val();
+            self.tree_valid.d.next = self.tree_valid.q.val() << self.tree_in.val();
+            self.tree_last.d.next = self.tree_last.q.val() << self.tree_in.val();
+            if self.prod_valid.q.val() {
+                self.tree_valid.d.next =
+                    (self.tree_valid.q.val() << self.tree_in.val()) | self.tree_in.val();
+            }
+            if self.prod_last.q.val() {
+                self.tree_last.d.next =
+                    (self.tree_last.q.val() << self.tree_in.val()) | self.tree_in.val();
+            }
+            self.sum_valid.d.next = self.pre_sum_valid.val();
+            self.sum_last.d.next = self.pre_sum_last.val();
             if self.sum_valid.q.val() {
                 self.tile_start.d.next = self.sum_last.q.val();
             }
@@ -187,8 +252,8 @@ impl Logic for ArrayCtrl {
         self.sum_valid_next.next = self.sum_valid.q.val();
         self.sum_last_next.next = self.sum_last.q.val();
         if !self.stall.val() {
-            self.sum_valid_next.next = self.prod_valid.q.val();
-            self.sum_last_next.next = self.prod_last.q.val();
+            self.sum_valid_next.next = self.pre_sum_valid.val();
+            self.sum_last_next.next = self.pre_sum_last.val();
         }
         // next cycle, drain_count != 0 or cap_pending: a capture now or soon, or rows left after this cycle's shift
         self.rows_waiting_next.next = self.cap_pending.q.val()
@@ -218,12 +283,18 @@ impl Logic for ArrayCtrl {
         }
 
         if self.rst.val() {
+            self.opnd_valid.d.next = false;
             self.sel_valid.d.next = false;
+            self.mul_valid.d.next = false;
             self.prod_valid.d.next = false;
             self.sum_valid.d.next = false;
+            self.opnd_last.d.next = false;
             self.sel_last.d.next = false;
+            self.mul_last.d.next = false;
             self.prod_last.d.next = false;
             self.sum_last.d.next = false;
+            self.tree_valid.d.next = self.tree_zero.val();
+            self.tree_last.d.next = self.tree_zero.val();
             self.tile_start.d.next = true;
             self.cap_pending.d.next = false;
             self.stall_q.d.next = false;
@@ -255,9 +326,19 @@ mod tests {
     }
 
     /// Two tiles on a 2-row array with the result stream blocked: the first tile's rows wait in the shadow
-    /// registers; the second tile's last beat must then hold the pipeline until those rows have left.
+    /// registers; the second tile's last beat must then hold the pipeline until those rows have left. For every
+    /// adder-tree depth: a beat reaches the accumulator 5 + sum_levels cycles after it was accepted.
     #[test]
     fn second_tile_waits_for_the_first_tile_to_drain() {
+        for sum_levels in 1..=TREE_EXTRA_BITS {
+            two_tiles_with_blocked_results(sum_levels);
+        }
+    }
+
+    fn two_tiles_with_blocked_results(sum_levels: usize) {
+        // cycles beyond a 5-stage pipeline (the operand registers are waited for explicitly below): the multipliers'
+        // input registers and the sum levels beyond the first
+        let deeper = sum_levels;
         let mut sim = Simulation::new();
         sim.add_clock(5, |x: &mut Box<ArrayCtrl>| x.clk.next = !x.clk.val());
         sim.add_testbench(move |mut sim: Sim<ArrayCtrl>| {
@@ -272,7 +353,11 @@ mod tests {
             wait_clock_cycle!(sim, clk, x);
             offer(&mut x, false, false);
             wait_clock_cycle!(sim, clk, x);
-            // beat 0 is at the accumulator (select, product, sum behind it) and starts the tile
+            wait_clock_cycle!(sim, clk, x);
+            for _ in 0..deeper {
+                wait_clock_cycle!(sim, clk, x);
+            }
+            // beat 0 is at the accumulator (operands, select, multiplier, sum behind it) and starts the tile
             sim_assert!(
                 sim,
                 x.acc_en.val() && x.acc_clear.val() && !x.capture.val(),
@@ -297,6 +382,10 @@ mod tests {
             wait_clock_cycle!(sim, clk, x);
             wait_clock_cycle!(sim, clk, x);
             wait_clock_cycle!(sim, clk, x);
+            wait_clock_cycle!(sim, clk, x);
+            for _ in 0..deeper {
+                wait_clock_cycle!(sim, clk, x);
+            }
             // the second tile's last beat is at the accumulator, but two rows are still waiting: stall
             sim_assert!(sim, !x.en.val() && !x.capture.val() && x.acc_clear.val(), x);
             offer(&mut x, true, false);
@@ -324,7 +413,7 @@ mod tests {
             sim_assert!(sim, !x.err_last.val(), x);
             sim.done(x)
         });
-        let mut uut = ArrayCtrl::new(2);
+        let mut uut = ArrayCtrl::new(2, sum_levels);
         uut.connect_all();
         sim.run(Box::new(uut), 10_000).unwrap();
     }

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use sha2::{Digest, Sha256};
-use sta_golden::pe_array::{ArrayShape, DspMapping};
+use sta_golden::pe_array::{ArrayShape, MultiplierKind};
 
 use crate::array_ctrl::{ArrayCtrl, PERF_COUNTER_BITS};
 use crate::rhdl_flatten::{flatten_block, FlattenError};
@@ -45,9 +45,10 @@ struct PeTemplate<'a> {
     n: usize,
     m: usize,
     acc_width: u32,
-    /// One ECP5 MULT18X18D (module `mul_name`) per multiplier instead of an inferred `*`.
-    ecp5_dsp: bool,
-    mul_name: &'a str,
+    /// The multiplier module each lane instantiates (with its own input and output registers) instead of an
+    /// inferred `*`, and what it is built from.
+    mul_module: Option<&'a str>,
+    mul_desc: &'a str,
 }
 
 /// The INT8 multiplier in an ECP5 sysDSP block ([`DspMapping::Ecp5`]).
@@ -56,6 +57,15 @@ struct PeTemplate<'a> {
 struct Mul8x8Ecp5Template<'a> {
     header: &'a str,
     name: &'a str,
+}
+
+/// The INT8 multiplier in LUTs ([`MultiplierKind::Lut`]), for the PEs beyond the DSP budget.
+#[derive(Template)]
+#[template(path = "sta_mul8x8_lut.v", escape = "none")]
+struct Mul8x8LutTemplate<'a> {
+    header: &'a str,
+    name: &'a str,
+    dsp_name: &'a str,
 }
 
 /// Simulation model of the one MULT18X18D configuration [`Mul8x8Ecp5Template`] uses.
@@ -67,6 +77,8 @@ struct Mult18x18dSimTemplate<'a> {
 
 /// Name of the ECP5 DSP multiplier module.
 pub const MUL8X8_ECP5: &str = "sta_mul8x8_ecp5";
+/// Name of the LUT multiplier module.
+pub const MUL8X8_LUT: &str = "sta_mul8x8_lut";
 /// Name of the vendor primitive the ECP5 multiplier instantiates (and of its simulation model).
 pub const MULT18X18D: &str = "MULT18X18D";
 
@@ -76,6 +88,10 @@ struct PeArrayTemplate<'a> {
     header: &'a str,
     name: &'a str,
     pe_name: &'a str,
+    /// With `ecp5-mixed`, the PE with LUT multipliers used beyond the first `dsp_pes` PEs.
+    lut_pe_name: Option<&'a str>,
+    dsp_pes: usize,
+    dsp_budget: String,
     ctrl_name: &'a str,
     n: usize,
     m: usize,
@@ -94,7 +110,7 @@ fn parameters(shape: &ArrayShape) -> [(&'static str, String); 7] {
         ("cols", shape.cols.to_string()),
         ("acc_width", shape.acc_width.to_string()),
         ("max_k", shape.max_k.to_string()),
-        ("dsp", shape.dsp.name().to_string()),
+        ("dsp", shape.dsp.name()),
     ]
 }
 
@@ -154,11 +170,17 @@ fn header(module: &str, shape: &ArrayShape) -> String {
 pub fn emit_pe_array(shape: &ArrayShape) -> Result<GeneratedDesign, EmitError> {
     let mut modules = vec![emit_ctrl(shape)?];
     let mut sim_models = Vec::new();
-    if shape.dsp == DspMapping::Ecp5 {
-        modules.push(emit_mul8x8_ecp5(shape)?);
-        sim_models.push(emit_mult18x18d_model(shape)?);
+    for kind in shape.pe_kinds() {
+        match kind {
+            MultiplierKind::Inferred => {}
+            MultiplierKind::Ecp5Dsp => {
+                modules.push(emit_mul8x8_ecp5(shape)?);
+                sim_models.push(emit_mult18x18d_model(shape)?);
+            }
+            MultiplierKind::Lut => modules.push(emit_mul8x8_lut(shape)?),
+        }
+        modules.push(emit_pe(shape, kind)?);
     }
-    modules.push(emit_pe(shape)?);
     modules.push(emit_array_top(shape)?);
     Ok(GeneratedDesign {
         top: shape.array_module_name(),
@@ -178,6 +200,18 @@ fn emit_mul8x8_ecp5(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
     )
 }
 
+fn emit_mul8x8_lut(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
+    let header = header(MUL8X8_LUT, shape);
+    render(
+        MUL8X8_LUT,
+        &Mul8x8LutTemplate {
+            header: &header,
+            name: MUL8X8_LUT,
+            dsp_name: MUL8X8_ECP5,
+        },
+    )
+}
+
 fn emit_mult18x18d_model(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
     let header = header(&format!("{MULT18X18D} (simulation model)"), shape);
     render(MULT18X18D, &Mult18x18dSimTemplate { header: &header })
@@ -185,28 +219,37 @@ fn emit_mult18x18d_model(shape: &ArrayShape) -> Result<GeneratedModule, EmitErro
 
 fn emit_ctrl(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
     let name = shape.ctrl_module_name();
-    let body = flatten_block(ArrayCtrl::new(shape.rows), &name, "clk")?;
+    let body = flatten_block(ArrayCtrl::new(shape.rows, shape.sum_levels()), &name, "clk")?;
     let text = format!(
         "{header}\n`resetall\n`timescale 1ns / 1ps\n`default_nettype none\n\n\
-         /*\n * Controller of the PE array: joins the two input streams, tracks the 4-stage PE pipeline, clears and\n\
+         /*\n * Controller of the PE array: joins the two input streams, tracks the {stages}-stage PE pipeline \
+         ({levels} adder-tree level{plural}), clears and\n\
          \x20* captures the accumulators at tile boundaries, counts result rows out, and keeps the performance counters.\n\
          \x20* Written in rust-hdl (hdl/src/array_ctrl.rs) and flattened into this single module.\n */\n{body}\n`resetall\n",
-        header = header(&name, shape)
+        header = header(&name, shape),
+        stages = shape.accumulate_latency(),
+        levels = shape.sum_levels(),
+        plural = if shape.sum_levels() == 1 { "" } else { "s" },
     );
     Ok(GeneratedModule { name, text })
 }
 
-fn emit_pe(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
-    let name = shape.pe_module_name();
+fn emit_pe(shape: &ArrayShape, kind: MultiplierKind) -> Result<GeneratedModule, EmitError> {
+    let name = shape.pe_module_name_for(kind);
     let header = header(&name, shape);
+    let (mul_module, mul_desc) = match kind {
+        MultiplierKind::Inferred => (None, ""),
+        MultiplierKind::Ecp5Dsp => (Some(MUL8X8_ECP5), "one ECP5 sysDSP block"),
+        MultiplierKind::Lut => (Some(MUL8X8_LUT), "Booth partial products in LUTs"),
+    };
     let template = PeTemplate {
         header: &header,
         name: &name,
         n: shape.n,
         m: shape.m,
         acc_width: shape.acc_width,
-        ecp5_dsp: shape.dsp == DspMapping::Ecp5,
-        mul_name: MUL8X8_ECP5,
+        mul_module,
+        mul_desc,
     };
     render(&name, &template)
 }
@@ -214,10 +257,18 @@ fn emit_pe(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
 fn emit_array_top(shape: &ArrayShape) -> Result<GeneratedModule, EmitError> {
     let name = shape.array_module_name();
     let header = header(&name, shape);
+    let kinds = shape.pe_kinds();
+    let lut_pe_name = (kinds.len() == 2).then(|| shape.pe_module_name_for(kinds[1]));
     let template = PeArrayTemplate {
         header: &header,
         name: &name,
-        pe_name: &shape.pe_module_name(),
+        pe_name: &shape.pe_module_name_for(kinds[0]),
+        lut_pe_name: lut_pe_name.as_deref(),
+        dsp_pes: shape.dsp_pes(),
+        dsp_budget: match shape.dsp {
+            sta_golden::pe_array::DspMapping::Ecp5Mixed { dsps } => dsps.to_string(),
+            _ => String::new(),
+        },
         ctrl_name: &shape.ctrl_module_name(),
         n: shape.n,
         m: shape.m,

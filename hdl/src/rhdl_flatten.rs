@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn controller_flattens_into_one_clean_module() {
-        let text = flatten_block(ArrayCtrl::new(16), "sta_array_ctrl_r16", "clk").unwrap();
+        let text = flatten_block(ArrayCtrl::new(16, 1), "sta_array_ctrl_r16", "clk").unwrap();
         assert_eq!(text.lines().filter(|l| l.starts_with("module ")).count(), 1);
         assert!(text.starts_with("module sta_array_ctrl_r16("));
         assert!(!text.contains('$'), "no rust-hdl instance names");

@@ -11,9 +11,17 @@
  * When a tile ends the result is copied into the shadow register, which is one link of the column's result
  * shift chain, so the next tile accumulates while this one drains.
  *
- * Pipeline (4 cycles): select -> register -> multiply -> register -> sum of the N products -> register ->
- * accumulate -> register. The sum has its own stage so that the accumulator's carry chain is the only adder between
- * two registers (the sum and the accumulate in one stage limited an 8x8 2:8 array on ECP5 to 88 MHz).
+ * Pipeline (5 + T cycles, T = SUM_LEVELS): operands -> register -> select -> register -> the multiplier's input
+ * registers -> multiply -> register -> T registered levels of a binary adder tree over the N products ->
+ * accumulate -> register.
+ * - The operand registers are this PE's own copy of the row's weights and the column's activations: a beat reaches
+ *   every PE of a row (and of a column) over one long route, so that route ends in a register, not in the select
+ *   logic (behind the stream wrapper on ECP5 the broadcast of the weight index set the clock at 89 MHz).
+ * - The select is registered in the fabric before the multiplier's own input registers: a PE's DSP blocks sit in
+ *   the chip's DSP rows, away from its logic, and the 8:1 select plus that route limited a 4:8 array to 115 MHz.
+ * - The adder tree adds two values per level (T = 1 for N <= 2, ceil(log2 N) above), so the accumulator's carry
+ *   chain and one short adder are the longest logic between two registers whatever N is (the N-input sum in one
+ *   stage limited 4:8 and 8:8 arrays on ECP5 to 96 and 74 MHz).
  * There is no reset: every register here is a data register; validity is tracked by the array controller.
  */
 module {{ name }} #
@@ -70,6 +78,24 @@ initial begin
     end
 end
 
+// stage 0: this PE's operand registers. They hold the same values as those of every other PE of the row (weights)
+// or column (activations), so a synthesis tool would merge them back into one register per row and column and
+// restore the long broadcast: (* keep *) on the process keeps every PE's copy (Yosys opt_merge honours it).
+reg              dense_q;
+reg  [N*8-1:0]   w_val_q;
+reg  [N*IW-1:0]  w_idx_q;
+reg  [M*8-1:0]   act_q;
+
+(* keep *)
+always @(posedge clk) begin
+    if (en) begin
+        dense_q <= dense;
+        w_val_q <= w_val;
+        w_idx_q <= w_idx;
+        act_q <= act;
+    end
+end
+
 wire [7:0] act_lane [0:M-1];
 
 // product of every lane, 16-bit signed, packed
@@ -79,37 +105,48 @@ genvar j, s;
 
 generate
     for (j = 0; j < M; j = j + 1) begin : g_act
-        assign act_lane[j] = act[j*8 +: 8];
+        assign act_lane[j] = act_q[j*8 +: 8];
     end
 
     for (s = 0; s < N; s = s + 1) begin : g_lane
-        wire [IW-1:0] idx = w_idx[s*IW +: IW];
+        wire [IW-1:0] idx = w_idx_q[s*IW +: IW];
 
-{%- if ecp5_dsp %}
-        // stages 1 and 2 inside one ECP5 sysDSP block ({{ mul_name }}): its input registers take the weight and
-        // the selected activation (or the bypass), its output register the full 16-bit signed product
-        wire [7:0] op_a = dense ? act_lane[s] : act_lane[idx];
+        // stage 1: the select (or its bypass) and the weight, registered in the fabric next to the select logic, so
+        // the route to the multiplier (a DSP block sits where the chip has one) starts at a register
+        reg [7:0] sel_w;
+        reg [7:0] sel_a;
 
-        {{ mul_name }} mul (
+        always @(posedge clk) begin
+            if (en) begin
+                sel_w <= w_val_q[s*8 +: 8];
+                sel_a <= dense_q ? act_lane[s] : act_lane[idx];
+            end
+        end
+{%- if let Some(mul) = mul_module %}
+
+        // stages 2 and 3 inside the multiplier module {{ mul }}, {{ mul_desc }}: its input registers take the
+        // weight and the selected activation, its output register the full 16-bit signed product
+        {{ mul }} mul (
             .clk(clk),
             .ce(en),
-            .a(w_val[s*8 +: 8]),
-            .b(op_a),
+            .a(sel_w),
+            .b(sel_a),
             .p(prod_flat[s*16 +: 16])
         );
 {%- else %}
-        // stage 1: the select (or its bypass) and the weight, registered: the multiplier's input registers
+
+        // stage 2: the multiplier's input registers (a DSP block's own, if the synthesis tool moves them in)
         reg signed [7:0] op_w_reg;
         reg signed [7:0] op_a_reg;
 
         always @(posedge clk) begin
             if (en) begin
-                op_w_reg <= w_val[s*8 +: 8];
-                op_a_reg <= dense ? act_lane[s] : act_lane[idx];
+                op_w_reg <= sel_w;
+                op_a_reg <= sel_a;
             end
         end
 
-        // stage 2: the product at its full 16-bit width (both operands signed, so the multiply is signed;
+        // stage 3: the product at its full 16-bit width (both operands signed, so the multiply is signed;
         // assigning to a 16-bit net makes it a 16-bit multiply), registered: the multiplier's output register
         wire signed [15:0] product = op_w_reg * op_a_reg;
         reg  signed [15:0] prod_reg;
@@ -125,30 +162,76 @@ generate
     end
 endgenerate
 
-// stage 3: sum of the N products, registered. |sum| <= N * 2^14 < 2^(16 + clog2(N)), so SW_FULL bits hold it
-// exactly; an accumulator narrower than that wraps anyway, so the sum is kept at min(SW_FULL, ACC_W) bits.
+// stages 4 .. 3 + SUM_LEVELS: the adder tree. |sum| <= N * 2^14 < 2^(16 + clog2(N)), so SW_FULL bits hold the sum
+// and every partial sum exactly; an accumulator narrower than that wraps anyway, so the tree is min(SW_FULL, ACC_W)
+// bits wide (sums modulo 2^SW are still exact modulo 2^ACC_W).
 localparam SW_FULL = 17 + $clog2(N);
 localparam SW = SW_FULL < ACC_W ? SW_FULL : ACC_W;
+localparam SUM_LEVELS = N > 2 ? $clog2(N) : 1;
 
-reg [SW-1:0] prod_sum;
-reg [SW-1:0] sum_reg;
-integer i;
+// level l of the tree holds ceil(N / 2^l) nodes (level 0: the products); node i of level l is the sum of nodes 2i
+// and 2i+1 of level l-1, or node 2i alone when it has no partner. All levels live in one flat vector, level after
+// level, node after node, SW bits each.
+function integer level_nodes(input integer level);
+    begin
+        level_nodes = (N + (1 << level) - 1) >> level;
+    end
+endfunction
 
+function integer level_base(input integer level);
+    integer k;
+    begin
+        level_base = 0;
+        for (k = 0; k < level; k = k + 1) begin
+            level_base = level_base + level_nodes(k);
+        end
+    end
+endfunction
+
+localparam NODES = level_base(SUM_LEVELS + 1);
+
+wire [NODES*SW-1:0] tree;
+
+genvar l, t;
+
+generate
+    for (t = 0; t < N; t = t + 1) begin : g_leaf
+        if (SW > 16) begin : g_ext
 {%- raw %}
-always @* begin
-    prod_sum = {SW{1'b0}};
-    for (i = 0; i < N; i = i + 1) begin
-        prod_sum = prod_sum + {{(SW-16){prod_flat[i*16+15]}}, prod_flat[i*16 +: 16]};
+            assign tree[t*SW +: SW] = {{(SW-16){prod_flat[t*16+15]}}, prod_flat[t*16 +: 16]};
+{%- endraw %}
+        end else begin : g_same
+            assign tree[t*SW +: SW] = prod_flat[t*16 +: 16];
+        end
     end
-end
-{% endraw %}
-always @(posedge clk) begin
-    if (en) begin
-        sum_reg <= prod_sum;
-    end
-end
 
-// stage 4: the sum, sign-extended to ACC_W, added to the accumulator (wrapping)
+    for (l = 1; l <= SUM_LEVELS; l = l + 1) begin : g_level
+        for (t = 0; t < level_nodes(l); t = t + 1) begin : g_node
+            localparam LEFT = (level_base(l - 1) + 2*t) * SW;
+            reg [SW-1:0] node_reg;
+
+            if (2*t + 1 < level_nodes(l - 1)) begin : g_add
+                always @(posedge clk) begin
+                    if (en) begin
+                        node_reg <= tree[LEFT +: SW] + tree[LEFT + SW +: SW];
+                    end
+                end
+            end else begin : g_pass
+                always @(posedge clk) begin
+                    if (en) begin
+                        node_reg <= tree[LEFT +: SW];
+                    end
+                end
+            end
+
+            assign tree[(level_base(l) + t)*SW +: SW] = node_reg;
+        end
+    end
+endgenerate
+
+wire [SW-1:0] sum_reg = tree[level_base(SUM_LEVELS)*SW +: SW];
+
+// stage 4 + SUM_LEVELS: the sum, sign-extended to ACC_W, added to the accumulator (wrapping)
 wire [ACC_W-1:0] sum_ext;
 
 generate

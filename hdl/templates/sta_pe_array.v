@@ -1,4 +1,25 @@
 {{ header }}
+{%- macro pe_instance(module, pad) %}
+{{ pad }}{{ module }} #(
+{{ pad }}    .N(N),
+{{ pad }}    .M(M),
+{{ pad }}    .ACC_W(ACC_W)
+{{ pad }})
+{{ pad }}pe (
+{{ pad }}    .clk(clk),
+{{ pad }}    .en(en),
+{{ pad }}    .acc_en(acc_en),
+{{ pad }}    .acc_clear(acc_clear),
+{{ pad }}    .capture(capture),
+{{ pad }}    .shift(shift),
+{{ pad }}    .dense(s_w_tuser),
+{{ pad }}    .w_val(s_w_tdata[r*N*8 +: N*8]),
+{{ pad }}    .w_idx(s_w_tidx[r*N*IW +: N*IW]),
+{{ pad }}    .act(s_a_tdata[c*M*8 +: M*8]),
+{{ pad }}    .shadow_in(chain[((r+1)*COLS + c)*ACC_W +: ACC_W]),
+{{ pad }}    .shadow_out(chain[(r*COLS + c)*ACC_W +: ACC_W])
+{{ pad }});
+{%- endmacro %}
 `resetall
 `timescale 1ns / 1ps
 `default_nettype none
@@ -64,6 +85,10 @@ module {{ name }} #
 );
 
 localparam IW = $clog2(M);
+{%- if lut_pe_name.is_some() %}
+// PEs with DSP multipliers (the rest multiply in LUTs): the DSP budget {{ dsp_budget }} / N, at most ROWS * COLS
+localparam DSP_PES = {{ dsp_pes }};
+{%- endif %}
 
 // bail out on bad parameters (the generator checks them too; this guards hand edits)
 initial begin
@@ -117,25 +142,16 @@ genvar r, c;
 generate
     for (r = 0; r < ROWS; r = r + 1) begin : g_row
         for (c = 0; c < COLS; c = c + 1) begin : g_col
-            {{ pe_name }} #(
-                .N(N),
-                .M(M),
-                .ACC_W(ACC_W)
-            )
-            pe (
-                .clk(clk),
-                .en(en),
-                .acc_en(acc_en),
-                .acc_clear(acc_clear),
-                .capture(capture),
-                .shift(shift),
-                .dense(s_w_tuser),
-                .w_val(s_w_tdata[r*N*8 +: N*8]),
-                .w_idx(s_w_tidx[r*N*IW +: N*IW]),
-                .act(s_a_tdata[c*M*8 +: M*8]),
-                .shadow_in(chain[((r+1)*COLS + c)*ACC_W +: ACC_W]),
-                .shadow_out(chain[(r*COLS + c)*ACC_W +: ACC_W])
-            );
+{%- if let Some(lut_pe) = lut_pe_name %}
+            // the first DSP_PES = {{ dsp_pes }} PEs (row-major) multiply in DSP blocks, the others in LUTs
+            if (r*COLS + c < DSP_PES) begin : g_dsp
+{%- call pe_instance(pe_name, "                ") %}{% endcall %}
+            end else begin : g_lut
+{%- call pe_instance(lut_pe, "                ") %}{% endcall %}
+            end
+{%- else %}
+{%- call pe_instance(pe_name, "            ") %}{% endcall %}
+{%- endif %}
         end
     end
 endgenerate

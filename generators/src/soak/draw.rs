@@ -246,8 +246,8 @@ impl Case {
                 s.acc_width,
                 s.max_k,
                 match s.dsp {
-                    DspMapping::Inferred => "",
-                    DspMapping::Ecp5 => " ecp5",
+                    DspMapping::Inferred => String::new(),
+                    other => format!(" {}", other.name()),
                 }
             )
         };
@@ -386,10 +386,13 @@ fn shape(rng: &mut ChaCha8Rng, caps: &Caps) -> std::result::Result<ArrayShape, S
     } else {
         rng.gen_range(1..=most.min(4 * caps.groups))
     };
-    let dsp = if rng.gen_bool(0.25) {
-        DspMapping::Ecp5
-    } else {
-        DspMapping::Inferred
+    // a quarter on DSP blocks, a sixth mixed (a random budget: some PEs with DSP, the others LUT multipliers)
+    let dsp = match rng.gen_range(0..12) {
+        0..=2 => DspMapping::Ecp5,
+        3..=4 => DspMapping::Ecp5Mixed {
+            dsps: rng.gen_range(0..=(rows * cols * n) as u32),
+        },
+        _ => DspMapping::Inferred,
     };
     ArrayShape::new(n, m, rows, cols, acc_width, max_k)
         .map(|s| s.with_dsp(dsp))

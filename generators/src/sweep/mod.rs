@@ -177,7 +177,7 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
     let identity = SweepIdentity {
         target: args.target().to_string(),
         freq_mhz: args.freq,
-        dsp: dsp.name().to_string(),
+        dsp: dsp.name(),
         io: format!("{:?}", args.io).to_lowercase(),
         acc_width: args.acc_width,
         seed: args.seed,
@@ -234,15 +234,23 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
 fn resolve_dsp(text: &str, target: &Target) -> Result<DspMapping> {
     match text {
         "auto" if target.family == Family::Ecp5 => Ok(DspMapping::Ecp5),
-        "auto" | "inferred" => Ok(DspMapping::Inferred),
-        "ecp5" if target.family == Family::Ecp5 => Ok(DspMapping::Ecp5),
-        "ecp5" => Err(StaError::Usage(format!(
-            "--dsp ecp5 instantiates ECP5 DSP blocks, which {} does not have; use --dsp inferred",
-            target.name
-        ))),
-        other => Err(StaError::Usage(format!(
-            "unknown --dsp '{other}'; use auto, inferred or ecp5"
-        ))),
+        "auto" => Ok(DspMapping::Inferred),
+        "inferred" => Ok(DspMapping::Inferred),
+        // ecp5-mixed without a budget: every MULT18X18D of the target
+        "ecp5-mixed" if target.family == Family::Ecp5 => Ok(DspMapping::Ecp5Mixed {
+            dsps: target.available("MULT18X18D").unwrap_or(0) as u32,
+        }),
+        other => match DspMapping::parse(other) {
+            Ok(dsp) if target.family == Family::Ecp5 => Ok(dsp),
+            Ok(_) => Err(StaError::Usage(format!(
+                "--dsp {other} instantiates ECP5 DSP blocks, which {} does not have; use --dsp inferred",
+                target.name
+            ))),
+            Err(_) => Err(StaError::Usage(format!(
+                "unknown --dsp '{other}'; use auto, inferred, ecp5, ecp5-mixed (the target's DSP blocks, LUT \
+                 multipliers beyond) or ecp5-mixed:D"
+            ))),
+        },
     }
 }
 

@@ -271,10 +271,8 @@ pub fn collect(dir: &Path) -> Result<()> {
     })?;
     let identity: SweepIdentity = serde_json::from_str(&text)
         .map_err(|e| usage(format!("{} is damaged: {e}", identity_file.display())))?;
-    let dsp = match identity.dsp.as_str() {
-        "ecp5" => DspMapping::Ecp5,
-        _ => DspMapping::Inferred,
-    };
+    let dsp = DspMapping::parse(&identity.dsp)
+        .map_err(|e| usage(format!("{} is damaged: --dsp {e}", identity_file.display())))?;
     let mut rows = Vec::new();
     let (mut unfinished, mut failed) = (Vec::new(), Vec::new());
     let points = points(dir, dsp)?;

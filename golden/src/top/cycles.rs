@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::config::AccelConfig;
 use super::isa::{BufferId, Instr, INSTR_BITS, NORM_BITS, PARAM_BITS, STATUS_BITS};
+use crate::pe_array::accumulate_latency;
 
 /// Engine constants measured on the RTL (docs/accelerator.md "Cycle model"): fixed latencies and per-tile
 /// overheads that the closed forms below add to the beat counts.
@@ -30,17 +31,20 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// The constants of the generated RTL for a configuration.
+    /// The constants of the generated RTL for a configuration. The array's part of them grows with its pipeline
+    /// (`accumulate_latency`: 6 cycles for N ≤ 2, one more per extra level of the PEs' adder tree); the rest was
+    /// measured on the RTL.
     pub fn of(c: &AccelConfig) -> Timing {
         let b = c.array as u64;
+        let array = accumulate_latency(c.n) as u64;
         Timing {
-            gemm_drain: b + 16,
+            gemm_drain: b + 12 + array,
             gemm_start: 3,
             ln_start: 2,
             ln_tile_extra: 2 * b + 10,
-            attn_score_extra: 20,
+            attn_score_extra: 16 + array,
             attn_softmax_extra: 20,
-            attn_av_extra: 26,
+            attn_av_extra: 22 + array,
             attn_extra: 5,
             store_extra: 1,
         }
