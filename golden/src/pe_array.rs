@@ -293,13 +293,13 @@ impl ArrayShape {
     /// Cycles a GEMM of `tiles` tiles of `beats` beats each takes with no back-pressure, from the first accepted beat
     /// to the last result row (docs/pe-array.md "Cycles"): one beat per cycle, but a tile's last beat may only reach
     /// the accumulators R + 2 cycles after the previous tile's (its capture and the R-row drain), then the
-    /// pipeline, the capture and the last tile's R rows.
+    /// pipeline, the capture, the decision to shift, the last tile's R rows and the output register.
     pub fn gemm_cycles(&self, tiles: usize, beats: usize) -> u64 {
         if tiles == 0 {
             return 0;
         }
         let later_tiles = (tiles - 1) as u64 * beats.max(self.rows + 2) as u64;
-        beats as u64 + later_tiles + (self.accumulate_latency() + 1 + self.rows) as u64
+        beats as u64 + later_tiles + (self.accumulate_latency() + 2 + self.rows) as u64
     }
 }
 
@@ -386,10 +386,10 @@ mod tests {
         assert_eq!(levels, [1, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4]);
         assert_eq!((accumulate_latency(2), accumulate_latency(8)), (6, 8));
         let s = ArrayShape::new(2, 8, 4, 2, 32, 1024).unwrap();
-        // B ≥ R + 2: one beat per cycle; then latency 6, capture, 4 rows
-        assert_eq!(s.gemm_cycles(3, 6), 18 + 11);
+        // B ≥ R + 2: one beat per cycle; then latency 6, capture, shift decision, 4 rows
+        assert_eq!(s.gemm_cycles(3, 6), 18 + 12);
         // B < R + 2: every tile after the first waits for the previous tile's capture and drain
-        assert_eq!(s.gemm_cycles(3, 2), 2 + 2 * 6 + 11);
+        assert_eq!(s.gemm_cycles(3, 2), 2 + 2 * 6 + 12);
         assert_eq!(s.gemm_cycles(0, 2), 0);
         assert_eq!(s.ctrl_module_name(), "sta_array_ctrl_r4");
         let deep = ArrayShape::new(8, 8, 4, 2, 32, 1024).unwrap();

@@ -1,5 +1,5 @@
 //! The PE array's controller, written in rust-hdl: stream join, pipeline valid/last tracking, accumulator
-//! clear/capture, result-drain counter and performance counters.
+//! clear/capture, result-drain counter, the two-entry result output stage and performance counters.
 //!
 //! This block is pure control (no signed arithmetic, fixed widths), which is where rust-hdl's `#[hdl_gen]` emission
 //! is safe. Its raw output (one module per DFF instance, `$` in names) is flattened into one clean module by
@@ -35,6 +35,11 @@ pub struct ArrayCtrl {
     pub acc_clear: Signal<Out, Bit>,
     pub capture: Signal<Out, Bit>,
     pub shift: Signal<Out, Bit>,
+    // the result output stage (its data registers are in the array top): the output register takes the chain's
+    // row 0 / the spare register takes row 0 / the output register takes the spare's row
+    pub load_out: Signal<Out, Bit>,
+    pub load_spare: Signal<Out, Bit>,
+    pub out_from_spare: Signal<Out, Bit>,
     // status
     pub perf_cycles: Signal<Out, Bits<PERF_COUNTER_BITS>>,
     pub perf_busy: Signal<Out, Bits<PERF_COUNTER_BITS>>,
@@ -46,6 +51,12 @@ pub struct ArrayCtrl {
     sum_valid_next: Signal<Local, Bit>,
     sum_last_next: Signal<Local, Bit>,
     rows_waiting_next: Signal<Local, Bit>,
+    /// The consumer takes the output register's row this cycle.
+    pop: Signal<Local, Bit>,
+    /// drain_count's next value.
+    drain_next: Signal<Local, Bits<ROW_COUNT_BITS>>,
+    /// Rows in the output stage after this cycle, at most one: a row may move in next cycle whatever the consumer does.
+    room_next: Signal<Local, Bit>,
     stall_next: Signal<Local, Bit>,
     /// `stall` and `acc_en`, computed a cycle ahead: `en` and `acc_en` fan out to every pipeline register, DSP
     /// clock enable and accumulator of the array, so they come straight from flip-flops (on ECP5 the
@@ -81,8 +92,17 @@ pub struct ArrayCtrl {
     /// A tile's last beat was accumulated in the previous cycle: its sums move into the shadow registers now.
     /// (Copying the accumulator register one cycle late keeps the adder's carry chain out of the shadow path.)
     cap_pending: DFF<Bit>,
-    /// Result rows still to leave through m_y.
+    /// Result rows still to leave the shadow chain.
     drain_count: DFF<Bits<ROW_COUNT_BITS>>,
+    /// The chain moves its row 0 into the output stage this cycle: decided a cycle ahead, because `shift` reaches
+    /// every PE's shadow register (R·C·ACC_W loads) and must come straight from a flip-flop; the output stage's two
+    /// registers make that possible without knowing the consumer's ready in advance.
+    shift_q: DFF<Bit>,
+    /// The output and spare registers hold a row; whether it is a tile's last.
+    out_valid: DFF<Bit>,
+    out_last: DFF<Bit>,
+    spare_valid: DFF<Bit>,
+    spare_last: DFF<Bit>,
     cycles: DFF<Bits<PERF_COUNTER_BITS>>,
     busy: DFF<Bits<PERF_COUNTER_BITS>>,
     stalls: DFF<Bits<PERF_COUNTER_BITS>>,
@@ -120,6 +140,9 @@ impl ArrayCtrl {
             acc_clear: Default::default(),
             capture: Default::default(),
             shift: Default::default(),
+            load_out: Default::default(),
+            load_spare: Default::default(),
+            out_from_spare: Default::default(),
             perf_cycles: Default::default(),
             perf_busy: Default::default(),
             perf_stall: Default::default(),
@@ -129,6 +152,9 @@ impl ArrayCtrl {
             sum_valid_next: Default::default(),
             sum_last_next: Default::default(),
             rows_waiting_next: Default::default(),
+            pop: Default::default(),
+            drain_next: Default::default(),
+            room_next: Default::default(),
             stall_next: Default::default(),
             stall_q: Default::default(),
             acc_en_q: Default::default(),
@@ -153,6 +179,11 @@ impl ArrayCtrl {
             tile_start: Default::default(),
             cap_pending: Default::default(),
             drain_count: Default::default(),
+            shift_q: Default::default(),
+            out_valid: Default::default(),
+            out_last: Default::default(),
+            spare_valid: Default::default(),
+            spare_last: Default::default(),
             cycles: Default::default(),
             busy: Default::default(),
             stalls: Default::default(),
@@ -187,6 +218,11 @@ impl Logic for ArrayCtrl {
             tile_start,
             cap_pending,
             drain_count,
+            shift_q,
+            out_valid,
+            out_last,
+            spare_valid,
+            spare_last,
             stall_q,
             acc_en_q,
             cycles,
@@ -208,9 +244,43 @@ impl Logic for ArrayCtrl {
         self.acc_clear.next = self.tile_start.q.val();
         self.capture.next = self.cap_pending.q.val();
 
-        self.y_valid.next = self.drain_count.q.val() != self.count_zero.val();
-        self.y_last.next = self.drain_count.q.val() == self.count_one.val();
-        self.shift.next = (self.drain_count.q.val() != self.count_zero.val()) & self.y_ready.val();
+        // the output stage: a row moves in when shift_q says so (row 0 of the chain, the tile's last when it is the
+        // last row left), the consumer takes the output register's row, the spare (if any) moves up
+        self.pop.next = self.out_valid.q.val() & self.y_ready.val();
+        self.shift.next = self.shift_q.q.val();
+        self.y_valid.next = self.out_valid.q.val();
+        self.y_last.next = self.out_last.q.val();
+        self.out_from_spare.next = self.pop.val() & self.spare_valid.q.val();
+        self.load_out.next = false;
+        self.load_spare.next = false;
+        if self.shift_q.q.val() {
+            if self.pop.val() {
+                self.load_out.next = !self.spare_valid.q.val();
+                self.load_spare.next = self.spare_valid.q.val();
+            } else {
+                self.load_out.next = !self.out_valid.q.val();
+                self.load_spare.next = self.out_valid.q.val();
+            }
+        }
+        if self.pop.val() {
+            self.out_valid.d.next = self.spare_valid.q.val();
+            self.out_last.d.next = self.spare_last.q.val();
+            self.spare_valid.d.next = false;
+        }
+        if self.load_out.val() {
+            self.out_valid.d.next = true;
+            self.out_last.d.next = self.drain_count.q.val() == self.count_one.val();
+        }
+        if self.load_spare.val() {
+            self.spare_valid.d.next = true;
+            self.spare_last.d.next = self.drain_count.q.val() == self.count_one.val();
+        }
+        // after this cycle at most one row in the stage: with the spare taken, only if the consumer pops now
+        self.room_next.next = !self.spare_valid.q.val()
+            & !(self.out_valid.q.val() & self.shift_q.q.val() & !self.pop.val());
+        if self.spare_valid.q.val() {
+            self.room_next.next = self.pop.val() & !self.shift_q.q.val();
+        }
 
         // the tree's levels before the last: level 1 takes the products, the tap is the level before the sum
         self.pre_sum_valid.next = self.prod_valid.q.val();
@@ -255,21 +325,24 @@ impl Logic for ArrayCtrl {
             self.sum_valid_next.next = self.pre_sum_valid.val();
             self.sum_last_next.next = self.pre_sum_last.val();
         }
-        // next cycle, drain_count != 0 or cap_pending: a capture now or soon, or rows left after this cycle's shift
-        self.rows_waiting_next.next = self.cap_pending.q.val()
-            | (self.sum_valid.q.val() & self.sum_last.q.val() & !self.stall.val())
-            | ((self.drain_count.q.val() != self.count_zero.val())
-                & (self.drain_count.q.val() != self.count_one.val()))
-            | ((self.drain_count.q.val() == self.count_one.val()) & !self.y_ready.val());
+        // drain_count after this cycle: the tile's R rows at a capture, one fewer per row moved out
+        self.drain_next.next = self.drain_count.q.val();
+        if self.shift_q.q.val() {
+            self.drain_next.next = self.drain_count.q.val() - self.count_one.val();
+        }
+        if self.cap_pending.q.val() {
+            self.drain_next.next = self.rows.val();
+        }
+        // next cycle, drain_count != 0 or cap_pending: rows left after this cycle, or a capture coming
+        self.rows_waiting_next.next = (self.drain_next.val() != self.count_zero.val())
+            | (self.sum_valid.q.val() & self.sum_last.q.val() & !self.stall.val());
         self.stall_next.next =
             self.sum_valid_next.val() & self.sum_last_next.val() & self.rows_waiting_next.val();
         self.stall_q.d.next = self.stall_next.val();
         self.acc_en_q.d.next = self.sum_valid_next.val() & !self.stall_next.val();
-        if self.cap_pending.q.val() {
-            self.drain_count.d.next = self.rows.val();
-        } else if (self.drain_count.q.val() != self.count_zero.val()) & self.y_ready.val() {
-            self.drain_count.d.next = self.drain_count.q.val() - self.count_one.val();
-        }
+        self.drain_count.d.next = self.drain_next.val();
+        self.shift_q.d.next =
+            (self.drain_next.val() != self.count_zero.val()) & self.room_next.val();
 
         self.cycles.d.next = self.cycles.q.val() + self.perf_one.val();
         if self.in_fire.val() {
@@ -300,6 +373,11 @@ impl Logic for ArrayCtrl {
             self.stall_q.d.next = false;
             self.acc_en_q.d.next = false;
             self.drain_count.d.next = self.count_zero.val();
+            self.shift_q.d.next = false;
+            self.out_valid.d.next = false;
+            self.out_last.d.next = false;
+            self.spare_valid.d.next = false;
+            self.spare_last.d.next = false;
             self.cycles.d.next = self.perf_zero.val();
             self.busy.d.next = self.perf_zero.val();
             self.stalls.d.next = self.perf_zero.val();
@@ -315,7 +393,8 @@ impl Logic for ArrayCtrl {
 
 #[cfg(test)]
 mod tests {
-    //! The controller in rust-hdl's own simulator (small enough for it; the full array is judged by Verilator).
+    //! The controller in rust-hdl's own simulator (small enough for it; the full array is judged by Verilator against
+    //! the golden model, with random gaps and back-pressure).
     use super::*;
 
     fn offer(x: &mut ArrayCtrl, valid: bool, last: bool) {
@@ -325,20 +404,18 @@ mod tests {
         x.a_last.next = last;
     }
 
-    /// Two tiles on a 2-row array with the result stream blocked: the first tile's rows wait in the shadow
-    /// registers; the second tile's last beat must then hold the pipeline until those rows have left. For every
-    /// adder-tree depth: a beat reaches the accumulator 5 + sum_levels cycles after it was accepted.
+    /// One-beat tiles offered back to back on a 2-row array with the result stream blocked: the first tile's rows
+    /// move into the output stage, the second tile's wait in the shadow registers, the third tile's beat stops at
+    /// the accumulator and the pipeline fills and holds (tready low, stalls counted). Unblocked, every accepted
+    /// tile's two rows leave in order with the tile's last flagged on the second. For every adder-tree depth.
     #[test]
-    fn second_tile_waits_for_the_first_tile_to_drain() {
+    fn pipeline_holds_while_the_results_are_blocked() {
         for sum_levels in 1..=TREE_EXTRA_BITS {
-            two_tiles_with_blocked_results(sum_levels);
+            tiles_with_blocked_results(sum_levels);
         }
     }
 
-    fn two_tiles_with_blocked_results(sum_levels: usize) {
-        // cycles beyond a 5-stage pipeline (the operand registers are waited for explicitly below): the multipliers'
-        // input registers and the sum levels beyond the first
-        let deeper = sum_levels;
+    fn tiles_with_blocked_results(sum_levels: usize) {
         let mut sim = Simulation::new();
         sim.add_clock(5, |x: &mut Box<ArrayCtrl>| x.clk.next = !x.clk.val());
         sim.add_testbench(move |mut sim: Sim<ArrayCtrl>| {
@@ -347,67 +424,37 @@ mod tests {
             wait_clock_cycle!(sim, clk, x);
             x.rst.next = false;
             x.y_ready.next = false;
-            offer(&mut x, true, false);
-            wait_clock_cycle!(sim, clk, x);
             offer(&mut x, true, true);
-            wait_clock_cycle!(sim, clk, x);
-            offer(&mut x, false, false);
-            wait_clock_cycle!(sim, clk, x);
-            wait_clock_cycle!(sim, clk, x);
-            for _ in 0..deeper {
+            for _ in 0..40 {
                 wait_clock_cycle!(sim, clk, x);
             }
-            // beat 0 is at the accumulator (operands, select, multiplier, sum behind it) and starts the tile
-            sim_assert!(
-                sim,
-                x.acc_en.val() && x.acc_clear.val() && !x.capture.val(),
-                x
-            );
-            offer(&mut x, false, false);
-            wait_clock_cycle!(sim, clk, x);
-            // beat 1 (last) is at the accumulator; the next cycle copies the sums into the shadow registers
-            sim_assert!(
-                sim,
-                x.acc_en.val() && !x.acc_clear.val() && !x.capture.val(),
-                x
-            );
-            wait_clock_cycle!(sim, clk, x);
-            sim_assert!(sim, x.capture.val() && !x.y_valid.val(), x);
-            wait_clock_cycle!(sim, clk, x);
+            // beats accepted so far, by the controller's own counter (the count of tiles: one beat each)
+            let accepted = x.perf_busy.val().to_u64() as u32;
+            // held: two tiles buffered (output stage, shadow registers), one at the accumulator, at most the
+            // pipeline's 4 + T registers' worth behind it
+            let registers = 4 + sum_levels as u32;
+            sim_assert!(sim, accepted >= 3 && accepted <= 2 + registers, x);
+            sim_assert!(sim, !x.w_ready.val() && !x.a_ready.val() && !x.en.val(), x);
             sim_assert!(sim, x.y_valid.val() && !x.y_last.val(), x);
-
-            offer(&mut x, true, true);
-            wait_clock_cycle!(sim, clk, x);
             offer(&mut x, false, false);
-            wait_clock_cycle!(sim, clk, x);
-            wait_clock_cycle!(sim, clk, x);
-            wait_clock_cycle!(sim, clk, x);
-            wait_clock_cycle!(sim, clk, x);
-            for _ in 0..deeper {
+            // unblocked: every tile's two rows, its last flagged on the second
+            x.y_ready.next = true;
+            let mut rows = 0;
+            let mut lasts = 0;
+            for _ in 0..200 {
+                if x.y_valid.val() {
+                    rows += 1;
+                    if x.y_last.val() {
+                        lasts += 1;
+                        sim_assert!(sim, rows % 2 == 0, x);
+                    }
+                }
                 wait_clock_cycle!(sim, clk, x);
             }
-            // the second tile's last beat is at the accumulator, but two rows are still waiting: stall
-            sim_assert!(sim, !x.en.val() && !x.capture.val() && x.acc_clear.val(), x);
-            offer(&mut x, true, false);
-            wait_clock_cycle!(sim, clk, x);
-            sim_assert!(sim, !x.w_ready.val() && !x.a_ready.val(), x);
-            offer(&mut x, false, false);
-            x.y_ready.next = true;
-            wait_clock_cycle!(sim, clk, x);
-            sim_assert!(sim, x.y_valid.val() && x.y_last.val() && !x.en.val(), x);
-            wait_clock_cycle!(sim, clk, x);
-            // the rows have left: the last beat is accumulated now and captured in the next cycle
-            sim_assert!(sim, x.en.val() && x.acc_en.val() && !x.capture.val(), x);
-            wait_clock_cycle!(sim, clk, x);
-            sim_assert!(sim, x.capture.val(), x);
+            sim_assert!(sim, rows == 2 * accepted && lasts == accepted, x);
             sim_assert!(
                 sim,
-                x.perf_busy.val() == 3u64.to_bits::<PERF_COUNTER_BITS>(),
-                x
-            );
-            sim_assert!(
-                sim,
-                x.perf_stall.val() == 1u64.to_bits::<PERF_COUNTER_BITS>(),
+                x.perf_stall.val() != 0u64.to_bits::<PERF_COUNTER_BITS>(),
                 x
             );
             sim_assert!(sim, !x.err_last.val(), x);
@@ -415,6 +462,6 @@ mod tests {
         });
         let mut uut = ArrayCtrl::new(2, sum_levels);
         uut.connect_all();
-        sim.run(Box::new(uut), 10_000).unwrap();
+        sim.run(Box::new(uut), 100_000).unwrap();
     }
 }

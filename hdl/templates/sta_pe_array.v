@@ -107,6 +107,9 @@ wire acc_en;
 wire acc_clear;
 wire capture;
 wire shift;
+wire load_out;
+wire load_spare;
+wire out_from_spare;
 
 {{ ctrl_name }} ctrl (
     .clk(clk),
@@ -125,6 +128,9 @@ wire shift;
     .acc_clear(acc_clear),
     .capture(capture),
     .shift(shift),
+    .load_out(load_out),
+    .load_spare(load_spare),
+    .out_from_spare(out_from_spare),
     .perf_cycles(perf_cycles),
     .perf_busy(perf_busy),
     .perf_stall(perf_stall),
@@ -135,7 +141,24 @@ wire shift;
 wire [(ROWS+1)*COLS*ACC_W-1:0] chain;
 
 assign chain[ROWS*COLS*ACC_W +: COLS*ACC_W] = {COLS*ACC_W{1'b0}};
-assign m_y_tdata = chain[0 +: COLS*ACC_W];
+
+// result output stage: an output register and a spare, so that the chain's shift (which reaches every PE) is decided a
+// cycle ahead and comes from a flip-flop, never from m_y_tready in the same cycle (the controller steers it)
+reg [COLS*ACC_W-1:0] y_out_reg;
+reg [COLS*ACC_W-1:0] y_spare_reg;
+
+always @(posedge clk) begin
+    if (load_spare) begin
+        y_spare_reg <= chain[0 +: COLS*ACC_W];
+    end
+    if (out_from_spare) begin
+        y_out_reg <= y_spare_reg;
+    end else if (load_out) begin
+        y_out_reg <= chain[0 +: COLS*ACC_W];
+    end
+end
+
+assign m_y_tdata = y_out_reg;
 
 genvar r, c;
 

@@ -32,19 +32,19 @@ pub struct Timing {
 
 impl Timing {
     /// The constants of the generated RTL for a configuration. The array's part of them grows with its pipeline
-    /// (`accumulate_latency`: 6 cycles for N ≤ 2, one more per extra level of the PEs' adder tree); the rest was
-    /// measured on the RTL.
+    /// (`accumulate_latency`: 6 cycles for N ≤ 2, one more per extra level of the PEs' adder tree, and one for its
+    /// result output register); the rest was measured on the RTL.
     pub fn of(c: &AccelConfig) -> Timing {
         let b = c.array as u64;
         let array = accumulate_latency(c.n) as u64;
         Timing {
-            gemm_drain: b + 12 + array,
+            gemm_drain: b + 13 + array,
             gemm_start: 3,
             ln_start: 2,
             ln_tile_extra: 2 * b + 10,
-            attn_score_extra: 16 + array,
+            attn_score_extra: 17 + array,
             attn_softmax_extra: 20,
-            attn_av_extra: 22 + array,
+            attn_av_extra: 23 + array,
             attn_extra: 5,
             store_extra: 1,
         }
