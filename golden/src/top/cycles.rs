@@ -33,13 +33,16 @@ impl Timing {
     /// The constants of the generated RTL for a configuration.
     pub fn of(c: &AccelConfig) -> Timing {
         let b = c.array as u64;
+        let lp = (c.lanes as u64).next_power_of_two().trailing_zeros() as u64;
         Timing {
             gemm_drain: b + 16,
             gemm_start: 3,
             ln_start: 2,
             ln_tile_extra: 2 * b + 10,
             attn_score_extra: 20,
-            attn_softmax_extra: 20,
+            // 20 measured before the softmax unit was pipelined for Fmax, plus what that added to a row's latency:
+            // 8 + ⌈log2 P⌉ + ⌈⌈log2 P⌉/2⌉ cycles (sta_hdl::softmax::pipeline_latency, docs/softmax.md "Cycles")
+            attn_softmax_extra: 28 + lp + lp.div_ceil(2),
             attn_av_extra: 26,
             attn_extra: 5,
             store_extra: 1,
