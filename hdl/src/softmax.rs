@@ -19,10 +19,27 @@ pub const MAX_LANES: usize = 64;
 /// Longest row L_MAX accepted (the sum stays below 2^23 with 8-bit EXP outputs; memory is NB·L_MAX bytes).
 pub const MAX_ROW_LEN: usize = 65536;
 /// Extra e-ring words beyond 2·DEPTH: cover the beats B issues while a row's last beats go through EXP, the sum and
-/// the 1/x step (about 11 cycles) before C can start reading it.
-pub const E_RING_EXTRA: usize = 16;
-/// Output FIFO entries.
-pub const OUT_FIFO: usize = 4;
+/// the 1/x step (15–17 cycles) before C can start reading it.
+pub const E_RING_EXTRA: usize = 32;
+/// Output FIFO entries (a beat holds one from its issue in phase C until it leaves: 6 cycles at full rate).
+pub const OUT_FIFO: usize = 8;
+
+/// Register stages of the max tree over P lanes: one compare-and-select level per stage, ⌈log2 P⌉.
+pub fn max_tree_stages(lanes: usize) -> u32 {
+    clog2(lanes as u64)
+}
+
+/// Register stages of the sum tree over P lanes: two adder levels per stage, ⌈⌈log2 P⌉/2⌉.
+pub fn sum_tree_stages(lanes: usize) -> u32 {
+    clog2(lanes as u64).div_ceil(2)
+}
+
+/// Cycles the pipelining for Fmax adds to a row's latency (docs/softmax.md "Cycles"): A's input register and max
+/// tree (1 + KM), B's RAM-output and c_j registers, the e_j register, the sum tree and the leading-one register
+/// (4 + KS), and C's RAM-output, product and shift registers (3).
+pub fn pipeline_latency(lanes: usize) -> u32 {
+    8 + max_tree_stages(lanes) + sum_tree_stages(lanes)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SoftmaxRtlError {
@@ -176,9 +193,14 @@ impl SoftmaxUnit {
     pub fn width_flags(&self) -> String {
         self.if_widened(|sw, ob| format!(" --score-bits {sw} --output-bits {ob}"))
     }
-    /// Score ring words, 2·DEPTH.
+    /// Score ring words, 2·DEPTH + KA: a row reaches the A → B queue KA = 1 + KM cycles after its last beat
+    /// (input register, max tree), and its first words stay that much longer.
     pub fn score_words(&self) -> usize {
-        2 * self.depth()
+        2 * self.depth() + self.score_extra()
+    }
+    /// KA, the score ring's words beyond 2·DEPTH.
+    pub fn score_extra(&self) -> usize {
+        1 + max_tree_stages(self.lanes) as usize
     }
     /// e ring words, 2·DEPTH + [`E_RING_EXTRA`].
     pub fn e_words(&self) -> usize {
@@ -277,6 +299,11 @@ struct SoftmaxTemplate<'a> {
     y_max_dec: u32,
     y_zero: String,
     y_top: String,
+    max_tree: String,
+    sum_tree: String,
+    max_stages: u32,
+    sum_stages: u32,
+    score_extra: usize,
 }
 
 fn header(unit: &SoftmaxUnit, name: &str) -> String {
@@ -309,6 +336,69 @@ fn zext(signal: &str, from: u32, to: u32) -> String {
     } else {
         format!("{{ {{{}{{1'b0}}}}, {signal}}}", to - from)
     }
+}
+
+/// Verilog of a pipelined reduction tree: `leaves` (expressions of `w` bits, `signed` or not) combined pairwise by
+/// `op`, a register after every `per_stage`-th level and after the last one, with the `valid` bit and the
+/// `side` vector (`side_w` bits) delayed alongside. It drives the wires `out.0` (valid), `out.1` (side) and `out.2`
+/// (the result), which the template declares.
+#[allow(clippy::too_many_arguments)]
+fn reduce_tree(
+    tag: &str,
+    leaves: &[String],
+    w: &str,
+    signed: bool,
+    op: &dyn Fn(&str, &str) -> String,
+    per_stage: u32,
+    (valid, side, side_w): (&str, &str, &str),
+    out: (&str, &str, &str),
+) -> String {
+    let sg = if signed { "signed " } else { "" };
+    let mut v = String::new();
+    let mut cur: Vec<String> = Vec::new();
+    for (i, leaf) in leaves.iter().enumerate() {
+        let name = format!("{tag}0_{i}");
+        v += &format!("wire {sg}[{w}-1:0] {name} = {leaf};\n");
+        cur.push(name);
+    }
+    let levels = clog2(leaves.len() as u64);
+    let (mut valid_s, mut side_s) = (valid.to_string(), side.to_string());
+    for l in 1..=levels {
+        let registered = l % per_stage == 0 || l == levels;
+        let mut next = Vec::new();
+        let mut body = String::new();
+        for (j, pair) in cur.chunks(2).enumerate() {
+            let name = format!("{tag}{l}_{j}");
+            let expr = match pair {
+                [a, b] => op(a, b),
+                [a] => a.clone(),
+                _ => unreachable!("chunks of 2"),
+            };
+            if registered {
+                v += &format!("reg  {sg}[{w}-1:0] {name};\n");
+                body += &format!("    {name} <= {expr};\n");
+            } else {
+                v += &format!("wire {sg}[{w}-1:0] {name} = {expr};\n");
+            }
+            next.push(name);
+        }
+        if registered {
+            let (nv, ns) = (format!("{tag}{l}_valid"), format!("{tag}{l}_side"));
+            v += &format!(
+                "reg  {nv};\nreg  [{side_w}-1:0] {ns};\n\
+                 always @(posedge clk) begin\n{body}    {ns} <= {side_s};\n    \
+                 if (rst) begin\n        {nv} <= 1'b0;\n    end else begin\n        {nv} <= {valid_s};\n    \
+                 end\nend\n"
+            );
+            (valid_s, side_s) = (nv, ns);
+        }
+        cur = next;
+    }
+    v += &format!(
+        "assign {} = {valid_s};\nassign {} = {side_s};\nassign {} = {};",
+        out.0, out.1, out.2, cur[0]
+    );
+    v
 }
 
 /// Renders the top module only.
@@ -390,10 +480,37 @@ fn emit_top(unit: &SoftmaxUnit) -> Result<GeneratedModule, SoftmaxRtlError> {
         prod_shifted
     };
     let t_expr = if t0 > 0 {
-        format!("{} + {ysw}'d{t0}", zext("c1_e", lw, ysw))
+        format!("{} + {ysw}'d{t0}", zext("n1_lead", lw, ysw))
     } else {
-        zext("c1_e", lw, ysw)
+        zext("n1_lead", lw, ysw)
     };
+    let score_w = if widened { "SCORE_W" } else { "8" };
+    let max_leaves: Vec<String> = (0..unit.lanes)
+        .map(|i| format!("a1_leaf[{i}*{score_w} +: {score_w}]"))
+        .collect();
+    let max_tree = reduce_tree(
+        "amx",
+        &max_leaves,
+        score_w,
+        true,
+        &|a, b| format!("({a} > {b}) ? {a} : {b}"),
+        1,
+        ("a1_valid", "a1_side", "AXW"),
+        ("at_valid", "at_side", "at_max"),
+    );
+    let sum_leaves: Vec<String> = (0..unit.lanes)
+        .map(|i| zext(&format!("b7_e[{i}*EW +: EW]"), ew, sw))
+        .collect();
+    let sum_tree = reduce_tree(
+        "bsm",
+        &sum_leaves,
+        "SW",
+        false,
+        &|a, b| format!("{a} + {b}"),
+        2,
+        ("b7_valid", "b7_side", "SXW"),
+        ("bt_valid", "bt_side", "bt_sum"),
+    );
     let template = SoftmaxTemplate {
         header: &header,
         name: &name,
@@ -431,7 +548,7 @@ fn emit_top(unit: &SoftmaxUnit) -> Result<GeneratedModule, SoftmaxRtlError> {
         c_min: format!("-{c_bits}'sd128"),
         y_max: format!("{}'d{y_max_dec}", pw + 1),
         c_expr,
-        f_to_byte: zext("n1_f", fw, 8),
+        f_to_byte: zext("n2_f", fw, 8),
         t_expr,
         u_expr,
         exp_module: unit.exp.module_name(),
@@ -461,6 +578,11 @@ fn emit_top(unit: &SoftmaxUnit) -> Result<GeneratedModule, SoftmaxRtlError> {
         y_max_dec,
         y_zero: format!("{ob}'d0"),
         y_top: format!("{ob}'d{y_max_dec}"),
+        max_tree,
+        sum_tree,
+        max_stages: max_tree_stages(unit.lanes),
+        sum_stages: sum_tree_stages(unit.lanes),
+        score_extra: unit.score_extra(),
     };
     let mut text = template
         .render()
@@ -514,8 +636,8 @@ mod tests {
         assert_eq!(u.e_bits(), 7);
         // 64 elements of at most 127: 8128 < 2^13
         assert_eq!(u.sum_bits(), 13);
-        assert_eq!((u.score_words(), u.e_words()), (32, 48));
-        assert_eq!(u.buffer_bits(), 4 * (32 * 8 + 48 * 7));
+        assert_eq!((u.score_words(), u.e_words()), (35, 64));
+        assert_eq!(u.buffer_bits(), 4 * (35 * 8 + 64 * 7));
         assert_eq!(u.module_name(), "sta_softmax_p4_l64_s4");
         let odd = SoftmaxUnit::new(3, 10, 4, &table(4, 8, 7), &table(5, 10, 8))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -557,7 +679,7 @@ mod tests {
         let (e, r) = (table(4, 8, 7), table(5, 10, 8));
         let u = SoftmaxUnit::with_widths(4, 64, 16, 8, 7, &e, &r).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(u.module_name(), "sta_softmax_p4_l64_s8_sw16_o7");
-        assert_eq!(u.buffer_bits(), 4 * (32 * 16 + 48 * 7));
+        assert_eq!(u.buffer_bits(), 4 * (35 * 16 + 64 * 7));
         assert!(u.parameter_line().ends_with(" score_bits=16 output_bits=7"));
         let int8 = SoftmaxUnit::new(4, 64, 4, &e, &r).unwrap_or_else(|e| panic!("{e}"));
         assert!(!int8.is_widened() && int8.width_flags().is_empty());

@@ -37,13 +37,16 @@ impl Timing {
     pub fn of(c: &AccelConfig) -> Timing {
         let b = c.array as u64;
         let array = accumulate_latency(c.n) as u64;
+        let lp = (c.lanes as u64).next_power_of_two().trailing_zeros() as u64;
         Timing {
             gemm_drain: b + 13 + array,
             gemm_start: 3,
             ln_start: 2,
             ln_tile_extra: 2 * b + 10,
             attn_score_extra: 17 + array,
-            attn_softmax_extra: 20,
+            // 20 measured before the softmax unit was pipelined for Fmax, plus what that added to a row's latency:
+            // 8 + ⌈log2 P⌉ + ⌈⌈log2 P⌉/2⌉ cycles (sta_hdl::softmax::pipeline_latency, docs/softmax.md "Cycles")
+            attn_softmax_extra: 28 + lp + lp.div_ceil(2),
             attn_av_extra: 23 + array,
             attn_extra: 5,
             store_extra: 1,
