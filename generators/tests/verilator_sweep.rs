@@ -82,22 +82,23 @@ fn lut_multiplier_is_exact_on_every_int8_pair() {
 }
 
 /// docs/pe-array.md "Cycles": with no gaps and no back-pressure a GEMM of `tiles` tiles of B beats takes
-/// `ArrayShape::gemm_cycles` (one beat per cycle, at least R + 2 per tile after the first, then 4 + levels + 1 + R)
+/// `ArrayShape::gemm_cycles` (one beat per cycle, at least R + 2 per tile after the first, then L + 2 + R)
 /// for every adder-tree depth, and for B < R, B = R, R + 1 (the drain is not hidden) and R + 2.
 #[test]
 fn cycle_formula_holds_for_every_adder_tree_depth() {
     // the harness runs 16 cycles (its DRAIN_CYCLES) past the last result beat; the report counts 15 of them
     const HARNESS_DRAIN: u64 = 15;
+    // shapes of the sweep (their Verilator models are built once for both tests): 1 to 4 tree levels; the 4x4 2:4
+    // array with B = R - 2, R, R + 1 and R + 2 beats per tile
     for (i, (n, m, rows, cols, groups)) in [
-        (1, 4, 2, 2, 5),
-        (2, 8, 3, 2, 5),
-        (4, 8, 2, 2, 5),
-        (8, 16, 2, 3, 4),
-        (16, 16, 1, 2, 3),
-        (2, 8, 4, 2, 2),
-        (2, 8, 4, 2, 4),
-        (2, 8, 4, 2, 5),
-        (2, 8, 4, 2, 6),
+        (1, 4, 3, 5, 5),
+        (4, 8, 2, 7, 5),
+        (8, 16, 3, 2, 5),
+        (16, 16, 2, 1, 4),
+        (2, 4, 4, 4, 2),
+        (2, 4, 4, 4, 4),
+        (2, 4, 4, 4, 5),
+        (2, 4, 4, 4, 6),
     ]
     .into_iter()
     .enumerate()
