@@ -225,7 +225,8 @@ impl ArrayShape {
         )
     }
 
-    /// Name of the PE module of a single-kind mapping (`inferred`, `ecp5`); with `ecp5-mixed` the DSP PE's.
+    /// Name of the PE module of a single-kind mapping (`inferred`, `ecp5`); with `ecp5-mixed` the first of
+    /// [`ArrayShape::pe_kinds`] (the DSP PE, unless the budget covers no PE).
     pub fn pe_module_name(&self) -> String {
         self.pe_module_name_for(self.pe_kinds()[0])
     }
