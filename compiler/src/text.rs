@@ -1,5 +1,6 @@
 //! Sentence sets: the committed calibration / evaluation / training sentences (English prose from CPython's
-//! documentation, see `compiler/data/sentences/PROVENANCE.md`) and user sentence files.
+//! documentation, see `compiler/data/sentences/PROVENANCE.md`), the standard-library docstring sentences that extend
+//! the training text for fine-tuning, and user sentence files.
 
 use std::path::Path;
 
@@ -9,6 +10,7 @@ use crate::tokenize::Tokenizer;
 const CALIBRATION: &str = include_str!("../data/sentences/calibration.txt");
 const EVALUATION: &str = include_str!("../data/sentences/evaluation.txt");
 const TRAINING: &str = include_str!("../data/sentences/training.txt");
+const DOCSTRINGS: &str = include_str!("../data/sentences/docstrings.txt");
 
 fn lines(text: &'static str) -> Vec<&'static str> {
     text.lines().filter(|l| !l.trim().is_empty()).collect()
@@ -27,6 +29,18 @@ pub fn evaluation() -> Vec<&'static str> {
 /// The remaining sentences, kept for fine-tuning.
 pub fn training() -> Vec<&'static str> {
     lines(TRAINING)
+}
+
+/// Sentences of the standard library's docstrings (4,096), disjoint from the three sets above.
+pub fn docstrings() -> Vec<&'static str> {
+    lines(DOCSTRINGS)
+}
+
+/// The built-in fine-tuning text: [`training`] then [`docstrings`]. Never holds an evaluation or calibration sentence.
+pub fn fine_tuning() -> Vec<&'static str> {
+    let mut all = training();
+    all.extend(docstrings());
+    all
 }
 
 /// Reads a user sentence file: UTF-8, one sentence per line; blank lines are skipped, a trailing `\r` is dropped.
@@ -105,6 +119,43 @@ mod tests {
             assert!((6..=60).contains(&words), "{words} words: {s}");
             assert_eq!(s.trim(), s);
             assert!(s.starts_with(|c: char| c.is_ascii_uppercase()), "{s}");
+        }
+    }
+
+    /// Lower case, letters and digits only: two sentences that differ in case, spacing or punctuation are the same.
+    fn normalised(s: &str) -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    }
+
+    #[test]
+    fn fine_tuning_text_is_disjoint_from_evaluation_and_calibration() {
+        let docs = docstrings();
+        assert_eq!(docs.len(), 4096);
+        assert_eq!(fine_tuning().len(), training().len() + docs.len());
+        let held_out: HashSet<String> = evaluation()
+            .iter()
+            .chain(&calibration())
+            .map(|s| normalised(s))
+            .collect();
+        let mut seen = HashSet::new();
+        for s in fine_tuning() {
+            let n = normalised(s);
+            assert!(
+                !held_out.contains(&n),
+                "held-out sentence in the fine-tuning text: {s}"
+            );
+            assert!(seen.insert(n), "duplicate fine-tuning sentence: {s}");
+        }
+        for s in docs {
+            let words = s.split_whitespace().count();
+            assert!((6..=60).contains(&words), "{words} words: {s}");
+            assert!(
+                s.starts_with(|c: char| c.is_ascii_uppercase()) && s.trim() == s,
+                "{s}"
+            );
         }
     }
 
