@@ -21,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod float_forward;
 pub mod float_ref;
+pub mod idp;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

@@ -244,8 +244,8 @@ impl LayerCalib {
     }
 }
 
-/// Index of `kind`'s input in [`LayerCalib::inputs`].
-fn input_index(kind: LinearKind) -> usize {
+/// Index of `kind`'s input in [`LayerCalib::inputs`] (qkv, attn_out, ffn_in, ffn_out).
+pub(crate) fn input_index(kind: LinearKind) -> usize {
     match kind {
         LinearKind::Q | LinearKind::K | LinearKind::V => 0,
         LinearKind::AttnOut => 1,
@@ -632,7 +632,7 @@ fn scores(
 
 /// The level-n mask inside `prev`: in every group, the n highest scores among the entries `prev` keeps, ties to the
 /// lower index.
-fn select(prev: &NmMask, scores: &[f64], n: usize) -> NmMask {
+pub(crate) fn select(prev: &NmMask, scores: &[f64], n: usize) -> NmMask {
     let m = prev.m;
     let mut keep = vec![false; prev.keep.len()];
     keep.par_chunks_mut(m * 1024)

@@ -99,6 +99,37 @@ impl Tokenizer {
                 "token limit {limit} is above the model's {MAX_TOKENS} positions"
             )));
         }
+        let ids = self.encode_unlimited(text)?;
+        if ids.len() > limit {
+            return Err(CompileError::Input(format!(
+                "text {} has {} tokens ([CLS] and [SEP] included), more than the limit of {limit}",
+                preview(text),
+                ids.len()
+            )));
+        }
+        Ok(ids)
+    }
+
+    /// `[CLS] text [SEP]` as token ids, cut to at most `limit` (3 ..= [`MAX_TOKENS`]) tokens: the text's first
+    /// `limit − 2` tokens, then `[SEP]` (how sentence-transformers truncates training text). Text of no tokens is
+    /// refused.
+    pub fn encode_truncated(&self, text: &str, limit: usize) -> Result<Vec<u32>> {
+        if !(3..=MAX_TOKENS).contains(&limit) {
+            return Err(CompileError::Input(format!(
+                "token limit {limit} is outside 3..={MAX_TOKENS}"
+            )));
+        }
+        let mut ids = self.encode_unlimited(text)?;
+        if ids.len() > limit {
+            let sep = ids[ids.len() - 1];
+            ids.truncate(limit - 1);
+            ids.push(sep);
+        }
+        Ok(ids)
+    }
+
+    /// `[CLS] text [SEP]` of any length; empty text and text of no tokens are refused.
+    fn encode_unlimited(&self, text: &str) -> Result<Vec<u32>> {
         if text.trim().is_empty() {
             return Err(CompileError::Input(
                 "empty text: nothing to encode".to_string(),
@@ -114,13 +145,6 @@ impl Tokenizer {
             return Err(CompileError::Input(format!(
                 "text {} has no tokens besides [CLS] and [SEP]",
                 preview(text)
-            )));
-        }
-        if ids.len() > limit {
-            return Err(CompileError::Input(format!(
-                "text {} has {} tokens ([CLS] and [SEP] included), more than the limit of {limit}",
-                preview(text),
-                ids.len()
             )));
         }
         Ok(ids.to_vec())
@@ -268,6 +292,26 @@ mod tests {
         assert!(e.contains("5 tokens") && e.contains("limit of 4"), "{e}");
         assert_eq!(t.encode_limited("the cat sat", 5).unwrap().len(), 5);
         assert!(t.encode_limited("the", 513).is_err());
+    }
+
+    #[test]
+    fn truncation_keeps_the_first_tokens_and_sep() {
+        let (_dir, t) = tiny();
+        assert_eq!(
+            t.encode_truncated("the cat sat on", 4).unwrap(),
+            [2, 4, 5, 3]
+        );
+        assert_eq!(t.encode_truncated("the cat", 4).unwrap(), [2, 4, 5, 3]);
+        assert_eq!(
+            t.encode_truncated(&"cat ".repeat(600), 128).unwrap().len(),
+            128
+        );
+        assert!(t.encode_truncated("the", 2).is_err() && t.encode_truncated("the", 513).is_err());
+        assert!(t
+            .encode_truncated("  ", 8)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
     }
 
     #[test]

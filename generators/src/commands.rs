@@ -16,6 +16,7 @@ use crate::design::write_pe_array_io;
 use crate::encoder::accuracy::{run_accuracy, AccuracyArgs};
 use crate::encoder::compile::{run_compile, CompileArgs};
 use crate::encoder::embed::{run_embed, EmbedArgs};
+use crate::encoder::idp::{run_idp, IdpArgs};
 use crate::error::{usage, Result};
 use crate::fpga::{run_synth_command, SynthArgs};
 use crate::gemm::{run_gemm, GemmArgs};
@@ -78,6 +79,9 @@ pub enum Command {
     Embed(EmbedArgs),
     /// The accuracy of every N:M level of the sparsity-inheritance chain, per pruning method (float and integer).
     Accuracy(AccuracyArgs),
+    /// Inherited dynamic pruning: the N:M chain (M-1):M ... target:M with every level fine-tuned by distillation
+    /// from the dense model (CPU), into a resumable checkpoint directory that `sta compile --model` reads.
+    Idp(IdpArgs),
     /// The whole accelerator: generate its Verilog.
     #[command(subcommand)]
     Accel(AccelCommand),
@@ -128,6 +132,7 @@ impl Cli {
             Command::Compile(args) => run_compile(&args),
             Command::Embed(args) => run_embed(&args),
             Command::Accuracy(args) => run_accuracy(&args),
+            Command::Idp(args) => run_idp(&args),
             Command::Sweep(args) => run_sweep(&args),
             Command::Accel(command) => command.run(),
             Command::Run(args) => run_run(&args),

@@ -398,6 +398,37 @@ fn build_fixture(root: &Path) {
             "prog",
         ],
     );
+    // sta idp: a finished run (M = 4, level 3:4), another model, an empty text file
+    let model_b = root.join("model-b");
+    fs::create_dir(&model_b).unwrap();
+    BertModel::tiny_random(BertModel::TINY_DIMS, 6)
+        .save(&model_b)
+        .unwrap();
+    write_test_tokenizer(&model_b, &WORDS).unwrap();
+    w("empty.txt", b"");
+    run_ok(
+        root,
+        &[
+            "idp",
+            "--model",
+            "model",
+            "--m",
+            "4",
+            "--target",
+            "3",
+            "--steps-per-level",
+            "2",
+            "--batch",
+            "2",
+            "--text",
+            "calib.txt",
+            "--eval-sentences",
+            "2",
+            "--no-integer",
+            "--out",
+            "idp-run",
+        ],
+    );
     tampered_program(root, "prog-truncated", |b| {
         b.truncate(b.len() - 3);
     });
@@ -1180,6 +1211,69 @@ fn table(root: &Path, unwritable: Option<&Path>) -> Table {
         "compile: --out exists",
         &format!("{compile} --n-m 2:8 --out exists"),
         &["exists", "already exists"],
+    );
+    // ---- idp
+    let idp = "idp --model model --text calib.txt --eval-sentences 2 --no-integer";
+    t.refused(
+        "idp: --target 8 for --m 8 (N ≥ M)",
+        &format!("{idp} --m 8 --target 8 --out new"),
+        &["--target 8", "1..=7"],
+    );
+    t.refused(
+        "idp: --m 6",
+        &format!("{idp} --m 6 --target 2 --out new"),
+        &["--m 6", "2, 4, 8 or 16"],
+    );
+    t.refused(
+        "idp: --steps-per-level 0",
+        &format!("{idp} --m 8 --target 2 --steps-per-level 0 --out new"),
+        &["--steps-per-level 0", "1 or more"],
+    );
+    t.refused(
+        "idp: --schedule gradual",
+        &format!("{idp} --m 8 --target 2 --schedule gradual --out new"),
+        &["--schedule", "idp or one-shot"],
+    );
+    t.refused(
+        "idp: --model missing",
+        "idp --model absent --m 8 --target 2 --out new",
+        &["absent"],
+    );
+    t.refused(
+        "idp: --text empty",
+        "idp --model model --m 8 --target 2 --text empty.txt --out new",
+        &["empty.txt", "no sentences"],
+    );
+    t.refused(
+        "idp: --text not UTF-8",
+        "idp --model model --m 8 --target 2 --text calib-latin1.txt --out new",
+        &["calib-latin1.txt", "UTF-8"],
+    );
+    t.refused(
+        "idp: --text missing",
+        "idp --model model --m 8 --target 2 --text absent.txt --out new",
+        &["absent.txt", "cannot read"],
+    );
+    t.refused(
+        "idp: --out holds a run, no --resume",
+        &format!("{idp} --m 4 --target 3 --steps-per-level 2 --batch 2 --out idp-run"),
+        &["idp-run", "--resume", "--force"],
+    );
+    t.refused(
+        "idp: --out holds a run for another M",
+        &format!("{idp} --m 8 --target 2 --steps-per-level 2 --batch 2 --resume --out idp-run"),
+        &["idp-run", "M = 4, not 8", "--force"],
+    );
+    t.refused(
+        "idp: --out holds a run for another model",
+        "idp --model model-b --text calib.txt --eval-sentences 2 --no-integer --m 4 --target 3 \
+         --steps-per-level 2 --batch 2 --resume --out idp-run",
+        &["idp-run", "a different model", "--force"],
+    );
+    t.refused(
+        "idp: --out is not a run",
+        &format!("{idp} --m 8 --target 2 --resume --out prog"),
+        &["prog", "no run to resume", "--force"],
     );
     let embed = |prog: &str, extra: &str| format!("embed --program {prog} --text cat {extra}");
     t.refused(

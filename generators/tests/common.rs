@@ -95,6 +95,18 @@ pub fn sta(args: &[&str]) -> std::process::Output {
     sta_command().args(args).output().expect("sta runs")
 }
 
+/// Asserts that a command succeeded (showing its output if not) and returns its stdout.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A path as the `&str` argument of a command.
 pub fn s(p: &std::path::Path) -> &str {
     p.to_str().expect("test paths are UTF-8")

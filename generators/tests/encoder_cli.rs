@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{assert_usage_error, s, sta};
+use common::{assert_usage_error, ok, s, sta};
 use sta_compiler::engine::run_program;
 use sta_compiler::program_dir::read_program_dir;
 use sta_compiler::tokenize::write_test_tokenizer;
@@ -37,17 +37,6 @@ The old dog ran near the new house.
 That cat sees this dog, and it ran.
 The river is very large and very old.
 ";
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Names in `dir` that a failed or finished command may have left behind (working directories, temporary files).
 fn leftovers(dir: &Path) -> Vec<String> {

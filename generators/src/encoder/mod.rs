@@ -1,9 +1,11 @@
 //! The model-side commands: `sta compile` (a transformer → a compressed integer program), `sta embed` (run a
-//! program on text) and `sta accuracy` (the method × N:M accuracy table). Glue only: the work is in `sta-compiler`.
+//! program on text), `sta accuracy` (the method × N:M accuracy table) and `sta idp` (the N:M chain fine-tuned by
+//! distillation). Glue only: the work is in `sta-compiler`.
 
 pub mod accuracy;
 pub mod compile;
 pub mod embed;
+pub mod idp;
 
 use std::path::{Path, PathBuf};
 
