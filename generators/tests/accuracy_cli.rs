@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_usage_error, s, sta};
+use common::{assert_usage_error, ok, s, sta};
 use sta_compiler::model::BertModel;
 use sta_compiler::tokenize::write_test_tokenizer;
 
@@ -180,4 +180,96 @@ fn bad_flags_get_one_line_and_exit_2_and_write_nothing() {
         assert_usage_error(&format!("{args:?}"), &run, needles);
         assert!(!out.exists());
     }
+}
+
+#[test]
+fn idp_runs_join_the_table_and_the_plot() {
+    let root = tempfile::tempdir().unwrap();
+    let (model, calib) = tiny_model(root.path());
+    let idp = |out: &str, extra: &[&str]| {
+        let out = root.path().join(out);
+        let mut args = vec![
+            "idp",
+            "--model",
+            s(&model),
+            "--m",
+            "4",
+            "--target",
+            "2",
+            "--steps-per-level",
+            "3",
+            "--batch",
+            "2",
+            "--text",
+            s(&calib),
+            "--calib",
+            s(&calib),
+            "--eval-sentences",
+            "6",
+            "--out",
+            s(&out),
+        ];
+        args.extend(extra);
+        ok(&sta(&args));
+        out
+    };
+    let chain = idp("chain", &[]);
+    let one_shot = idp("one-shot", &["--schedule", "one-shot"]);
+    let out = root.path().join("acc");
+    let accuracy = |eval: &str| {
+        sta(&[
+            "accuracy",
+            "--model",
+            s(&model),
+            "--m",
+            "4",
+            "--methods",
+            "magnitude",
+            "--calib",
+            s(&calib),
+            "--eval-sentences",
+            eval,
+            "--runs",
+            s(&chain),
+            s(&one_shot),
+            "--out",
+            s(&out),
+        ])
+    };
+    ok(&accuracy("6"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("accuracy.json")).unwrap()).unwrap();
+    let ids: Vec<String> = json["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {}", c["method"].as_str().unwrap(), c["n"]))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "dense 4",
+            "magnitude 3",
+            "magnitude 2",
+            "magnitude 1",
+            "idp 3",
+            "idp 2",
+            "one-shot 2"
+        ]
+    );
+    assert_eq!(json["runs"].as_array().unwrap().len(), 2);
+    let md = std::fs::read_to_string(out.join("accuracy.md")).unwrap();
+    assert!(
+        md.contains("| idp | 2:4 | 0.500 |") && md.contains("Rows \"one-shot\""),
+        "{md}"
+    );
+    let svg = std::fs::read_to_string(out.join("accuracy.svg")).unwrap();
+    assert!(svg.contains("idp (integer)") && svg.contains("one-shot (integer)"));
+    // Runs measured on other evaluation sentences are refused.
+    std::fs::remove_dir_all(&out).unwrap();
+    assert_usage_error(
+        "--runs with other evaluation sentences",
+        &accuracy("5"),
+        &["--runs", "6 evaluation sentences", "--eval-sentences 5"],
+    );
 }

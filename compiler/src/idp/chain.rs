@@ -618,3 +618,16 @@ fn load_level(dir: &Path, n: usize, m: usize, teacher: &BertModel) -> Result<Stu
     }
     Ok(student)
 }
+
+/// A finished or partial run read back: its spec and the metrics of every finished level, densest first.
+pub fn read_run(dir: &Path) -> Result<(RunSpec, Vec<LevelMetrics>)> {
+    let spec = read_spec(dir).map_err(|why| {
+        CompileError::Input(format!("{} is not an sta idp run: {why}", dir.display()))
+    })?;
+    let metrics = (1..spec.m)
+        .rev()
+        .filter(|&n| finished(dir, n, spec.m))
+        .map(|n| read_metrics(dir, n, spec.m))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((spec, metrics))
+}

@@ -13,12 +13,13 @@ use clap::Args;
 use plotters::prelude::*;
 use serde::Serialize;
 use sta_compiler::compressed_model::{storage_markdown, storage_table, StorageRow};
+use sta_compiler::idp::chain::{read_run, LevelMetrics, RunSpec};
 use sta_compiler::metrics::Agreement;
 use sta_compiler::model::BertModel;
 use sta_compiler::pipeline::{
     compile_candidate, default_quant_options, evaluate, sparsity_chain, Reference,
 };
-use sta_compiler::program_dir::SentenceSet;
+use sta_compiler::program_dir::{file_sha256, SentenceSet};
 use sta_compiler::prune::PruneMethod;
 use sta_compiler::quantize::QuantOptions;
 use sta_compiler::LinearKind;
@@ -57,6 +58,11 @@ pub struct AccuracyArgs {
     /// Measure the float sparse models only (no calibration, quantisation or integer programs).
     #[arg(long)]
     pub no_integer: bool,
+    /// Checkpoint directories of `sta idp` runs (IDP chains, one-shot baselines) whose finished levels join the table
+    /// and the plot as the methods idp and one-shot. They were measured when trained, against the same reference:
+    /// a run must be of this model and --m, measured on --eval-sentences sentences.
+    #[arg(long, value_name = "CKPT", num_args = 1..)]
+    pub runs: Vec<PathBuf>,
     /// Output directory (accuracy.json, accuracy.md, accuracy.svg).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -152,6 +158,16 @@ pub struct ChainTiming {
     pub seconds: f64,
 }
 
+/// An `sta idp` run whose levels were read into the table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSource {
+    pub dir: String,
+    pub schedule: String,
+    pub steps_per_level: usize,
+    /// Training seconds of each level read, densest first.
+    pub train_seconds: Vec<(String, f64)>,
+}
+
 /// Everything `accuracy.json` holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccuracyReport {
@@ -166,6 +182,8 @@ pub struct AccuracyReport {
     /// The dense candidate first, then each method's levels from the densest down.
     pub candidates: Vec<CandidateRow>,
     pub chains: Vec<ChainTiming>,
+    /// The `sta idp` runs whose levels are among the candidates.
+    pub runs: Vec<RunSource>,
     /// FP32 dense, INT8 dense, then INT8 N:M for every measured level.
     pub storage: Vec<StorageRow>,
     pub total_seconds: f64,
@@ -305,6 +323,8 @@ pub fn run_accuracy(args: &AccuracyArgs) -> Result<()> {
         evaluation,
         ..
     } = load_inputs(&dir, args.calib.as_deref(), args.eval_sentences)?;
+    // The runs are read and checked before the long work.
+    let runs = read_runs(&args.runs, &dir, m, args.eval_sentences, &levels)?;
     eprintln!(
         "[{:7.1} s] {}: M = {m}, methods {}, levels {}, {} calibration and {} evaluation sentences{}",
         start.elapsed().as_secs_f64(),
@@ -351,6 +371,9 @@ pub fn run_accuracy(args: &AccuracyArgs) -> Result<()> {
             }
         }
     }
+    for (_, rows) in &runs {
+        candidates.extend(rows.iter().cloned());
+    }
     let mut patterns = vec![None];
     for &n in &levels {
         patterns.push(Some(NmPattern::new(n, m).map_err(usage)?));
@@ -364,6 +387,7 @@ pub fn run_accuracy(args: &AccuracyArgs) -> Result<()> {
         integer: !args.no_integer,
         candidates,
         chains,
+        runs: runs.into_iter().map(|(source, _)| source).collect(),
         storage: storage_table(&model, &patterns),
         total_seconds: start.elapsed().as_secs_f64(),
     };
@@ -375,6 +399,80 @@ pub fn run_accuracy(args: &AccuracyArgs) -> Result<()> {
         report.total_seconds
     );
     Ok(())
+}
+
+/// The levels (among `levels`) of the `sta idp` runs in `dirs`, as candidate rows; every run must be of the model in
+/// `model_dir` and M = `m`, measured on `eval_sentences` sentences, and no level may come from two runs of the same
+/// schedule.
+fn read_runs(
+    dirs: &[PathBuf],
+    model_dir: &Path,
+    m: usize,
+    eval_sentences: usize,
+    levels: &[usize],
+) -> Result<Vec<(RunSource, Vec<CandidateRow>)>> {
+    if dirs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sha = file_sha256(&model_dir.join("model.safetensors")).map_err(compile_error)?;
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for dir in dirs {
+        let bad = |why: String| usage(format!("--runs {}: {why}", dir.display()));
+        let (spec, metrics) = read_run(dir).map_err(|e| bad(e.to_string()))?;
+        if spec.model_sha256 != sha || spec.m != m {
+            return Err(bad(format!(
+                "a run of another model or M (M = {}; this is {} with M = {m})",
+                spec.m,
+                model_dir.display()
+            )));
+        }
+        let mut rows = Vec::new();
+        let mut seconds = Vec::new();
+        for level in metrics.iter().filter(|l| levels.contains(&l.n)) {
+            if level.eval_sentences != eval_sentences {
+                return Err(bad(format!(
+                    "level {} was measured on {} evaluation sentences, not --eval-sentences {eval_sentences}",
+                    level.level, level.eval_sentences
+                )));
+            }
+            let key = (spec.schedule, level.n);
+            if seen.contains(&key) {
+                return Err(bad(format!(
+                    "level {} of {} is in an earlier run too",
+                    level.level,
+                    spec.schedule.name()
+                )));
+            }
+            seen.push(key);
+            seconds.push((level.level.clone(), level.train_seconds));
+            rows.push(run_row(&spec, level));
+        }
+        let source = RunSource {
+            dir: dir.display().to_string(),
+            schedule: spec.schedule.name().to_string(),
+            steps_per_level: spec.steps_per_level,
+            train_seconds: seconds,
+        };
+        out.push((source, rows));
+    }
+    Ok(out)
+}
+
+fn run_row(spec: &RunSpec, level: &LevelMetrics) -> CandidateRow {
+    let acc = &level.accuracy;
+    CandidateRow {
+        method: spec.schedule.name().to_string(),
+        n: level.n,
+        m: level.m,
+        sparsity: level.sparsity,
+        float: acc.float,
+        integer: acc.integer,
+        float_layer_cosine: acc.float_layer_cosine.clone(),
+        integer_layer_cosine: acc.integer_layer_cosine.clone(),
+        compile_seconds: 0.0,
+        eval_seconds: level.eval_seconds,
+    }
 }
 
 /// Renders all three files into a working directory beside `out`, then moves it into place.
@@ -488,6 +586,20 @@ pub fn markdown(report: &AccuracyReport) -> String {
         s.push_str(&parts.join(", "));
         s.push_str(&format!("; whole run {:.1} s.\n", report.total_seconds));
     }
+    for run in &report.runs {
+        let levels: Vec<String> = run
+            .train_seconds
+            .iter()
+            .map(|(level, secs)| format!("{level} {secs:.0} s"))
+            .collect();
+        s.push_str(&format!(
+            "\nRows \"{}\" from the `sta idp` run `{}` ({} steps per level; measured when trained; training time {}).\n",
+            run.schedule,
+            run.dir,
+            run.steps_per_level,
+            levels.join(", ")
+        ));
+    }
     s.push_str("\n## Storage (bytes)\n\n");
     s.push_str(&storage_markdown(&report.storage));
     s
@@ -531,11 +643,12 @@ pub fn plot_svg(report: &AccuracyReport) -> Result<String> {
 
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
-/// One colour per method (red, green, blue, orange: distinct on white).
-const COLOURS: [RGBColor; 4] = [
+/// One colour per method (red, green, blue, purple, orange: distinct on white).
+const COLOURS: [RGBColor; 5] = [
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(31, 119, 180),
+    RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
 ];
 
@@ -747,6 +860,7 @@ mod tests {
                 target_n: 2,
                 seconds: 0.25,
             }],
+            runs: Vec::new(),
             storage: storage_table(&model, &patterns),
             total_seconds: 12.0,
         }

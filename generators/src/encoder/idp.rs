@@ -227,17 +227,16 @@ pub fn run_idp(args: &IdpArgs) -> Result<()> {
     open_checkpoint(&args.out, &spec, args.resume, args.force).map_err(compile_error)?;
     let log = Log::new(start);
     log.line(&format!(
-        "model {} ({} layers), {} training sentences ({} tokens), {} evaluation sentences; {} {}:{} -> {}:{}",
+        "model {} ({} layers), {} training sentences ({} tokens), {} evaluation sentences; {}",
         dir.display(),
         model.dims.layers,
         spec.text.sentences,
         spec.text.tokens,
         evaluation.len(),
-        schedule.name(),
-        args.m - 1,
-        args.m,
-        args.target,
-        args.m
+        match schedule {
+            Schedule::Idp => format!("idp {}:{m} -> {}:{m}", args.m - 1, args.target, m = args.m),
+            Schedule::OneShot => format!("one-shot dense -> {}:{}", args.target, args.m),
+        }
     ));
     let data = teacher_outputs(&model, sentences, &log)?;
     let reference = Reference::new(&model, &evaluation).map_err(compile_error)?;
