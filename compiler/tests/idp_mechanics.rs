@@ -14,7 +14,7 @@ use sta_compiler::idp::chain::{
     METRICS_FILE,
 };
 use sta_compiler::idp::data::TrainingData;
-use sta_compiler::idp::student::{sentence_embeddings, Packing, Student};
+use sta_compiler::idp::student::{sentence_embeddings, MaskedLinear, Packing, Student};
 use sta_compiler::idp::train::{batch_loss, frozen_from, train_fixed_batch, TrainConfig};
 use sta_compiler::model::BertModel;
 use sta_compiler::pipeline::{compile_program, default_quant_options, CompileRequest, Reference};
@@ -85,16 +85,17 @@ fn magnitude_masks(student: &mut Student, n: usize) {
 }
 
 fn weight_values(student: &Student) -> Vec<Vec<f32>> {
+    student_values(student, |l| Ok(l.weight.as_tensor().clone()))
+}
+
+/// `f` of every linear, flattened.
+fn student_values(
+    student: &Student,
+    f: impl Fn(&MaskedLinear) -> sta_compiler::error::Result<candle_core::Tensor>,
+) -> Vec<Vec<f32>> {
     student
         .linears()
-        .map(|(_, _, l)| {
-            l.weight
-                .as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap()
-        })
+        .map(|(_, _, l)| f(l).unwrap().flatten_all().unwrap().to_vec1().unwrap())
         .collect()
 }
 
@@ -144,31 +145,52 @@ fn weights_outside_the_mask_stay_exactly_zero_through_optimiser_steps() {
     let data = data(&model);
     let mut student = Student::new(&model, M).unwrap();
     magnitude_masks(&mut student, 2);
-    // Dynamic phase: a 1:4 mask inside the inherited 2:4 set; the latent weights may use the whole inherited set.
-    for (_, _, lin) in student.linears_mut() {
-        let mut current = lin.allowed.clone();
-        current.n = 1;
-        for g in current.keep.chunks_mut(M) {
-            if let Some(j) = g.iter().rposition(|&k| k) {
-                g[j] = false;
+    let inherited = student_values(&student, |l| l.latent());
+    // Dynamic phase: a 1:4 mask inside the inherited 2:4 set (each group's last kept entry to the reserve).
+    let select = |student: &mut Student, keep_last: bool| {
+        for (_, _, lin) in student.linears_mut() {
+            let mut current = lin.allowed.clone();
+            current.n = 1;
+            for g in current.keep.chunks_mut(M) {
+                let kept: Vec<usize> = (0..M).filter(|&j| g[j]).collect();
+                g[kept[usize::from(!keep_last)]] = false;
             }
+            lin.set_current(current).unwrap();
         }
-        lin.set_current(current).unwrap();
-    }
-    let before = weight_values(&student);
+    };
+    select(&mut student, false);
     train_fixed_batch(&student, &data, &[0, 1, 2, 3], 5, &config()).unwrap();
-    let after = weight_values(&student);
-    let mut moved_pruned = 0;
-    for (((_, _, lin), b), a) in student.linears().zip(&before).zip(&after) {
-        for i in 0..a.len() {
-            if !lin.allowed.keep[i] {
-                assert_eq!(a[i].to_bits(), 0f32.to_bits(), "outside the inherited set");
-            } else if !lin.current.keep[i] && a[i] != b[i] {
-                moved_pruned += 1; // straight-through: pruned entries of the inherited set keep learning
+    let weights = student_values(&student, |l| Ok(l.weight.as_tensor().clone()));
+    let latent = student_values(&student, |l| l.latent());
+    let mut trained = 0;
+    for (l, lin) in student.linears().map(|(_, _, lin)| lin).enumerate() {
+        for i in 0..weights[l].len() {
+            if !lin.current.keep[i] {
+                assert_eq!(weights[l][i].to_bits(), 0f32.to_bits(), "outside the mask");
+            }
+            if lin.allowed.keep[i] && !lin.current.keep[i] {
+                // In the reserve: untrained, its inherited value kept.
+                assert_eq!(latent[l][i].to_bits(), inherited[l][i].to_bits());
+            }
+            trained += usize::from(lin.current.keep[i] && latent[l][i] != inherited[l][i]);
+        }
+    }
+    assert!(trained > 0);
+    // Swapping the mask inside the inherited set brings the reserve's values back exactly.
+    select(&mut student, true);
+    for ((_, _, lin), (w, before)) in student.linears().zip(
+        student_values(&student, |l| Ok(l.weight.as_tensor().clone()))
+            .iter()
+            .zip(&latent),
+    ) {
+        for i in 0..w.len() {
+            if lin.current.keep[i] {
+                assert_eq!(w[i].to_bits(), before[i].to_bits());
+            } else {
+                assert_eq!(w[i].to_bits(), 0f32.to_bits());
             }
         }
     }
-    assert!(moved_pruned > 0);
     // Frozen phase: zero outside the final mask, and it stays so.
     for (_, _, lin) in student.linears_mut() {
         lin.freeze().unwrap();

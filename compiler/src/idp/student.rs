@@ -205,17 +205,29 @@ pub fn sentence_embeddings(last: &Tensor, packing: &Packing) -> Result<Tensor> {
     Ok(mean.broadcast_div(&norm)?)
 }
 
-/// One trainable linear layer: the weight (its latent values), the bias, and the masks.
+/// One trainable linear layer: the weight, the bias, the masks, and the reserve.
+///
+/// The weight is exactly zero outside the current mask, its gradient is masked to it, and the mask is applied again
+/// after every optimiser step. The entries of the allowed (inherited) set that the current mask prunes keep their last
+/// value in the reserve, outside the model: they take no part in the forward pass and are not trained, but a later
+/// selection inside the allowed set can bring one back with that value (and prune another into the reserve).
 #[derive(Debug)]
 pub struct MaskedLinear {
     pub weight: Var,
     pub bias: Var,
-    /// The entries this level may use (the inherited mask): the latent weight is exactly 0 outside it.
+    /// The entries this level may use (the inherited mask).
     pub allowed: NmMask,
-    /// The current N:M mask (inside `allowed`): the forward pass uses `weight ⊙ current`.
+    /// The current N:M mask (inside `allowed`): the weight is zero outside it.
     pub current: NmMask,
-    allowed_t: Tensor,
+    /// Values of the allowed entries that the current mask prunes (zero elsewhere), `[out][in]`.
+    reserve: Tensor,
     current_t: Tensor,
+}
+
+/// `t ⊙ mask` with pruned entries +0.0 (a negative value times 0 is −0.0; adding 0 makes it +0.0), so that saved
+/// weights are bit-for-bit zero outside the mask.
+fn masked(t: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    Ok(t.mul(mask)?.affine(1.0, 0.0)?)
 }
 
 fn mask_tensor(mask: &NmMask, device: &Device) -> Result<Tensor> {
@@ -230,25 +242,29 @@ impl MaskedLinear {
         Ok(MaskedLinear {
             weight: Var::from_slice(&linear.weight.data, (out, in_), device)?,
             bias: Var::from_slice(&linear.bias, out, device)?,
-            allowed_t: mask_tensor(&dense, device)?,
+            reserve: Tensor::zeros((out, in_), DType::F32, device)?,
             current_t: mask_tensor(&dense, device)?,
             allowed: dense.clone(),
             current: dense,
         })
     }
 
-    /// Sets the allowed set (zeroing the latent weight outside it) and makes it the current mask too.
+    /// Sets the allowed set and makes it the current mask too: the weight is zeroed outside it, the reserve emptied.
     pub fn set_allowed(&mut self, allowed: NmMask) -> Result<()> {
-        self.allowed_t = mask_tensor(&allowed, self.weight.device())?;
-        self.allowed = allowed;
-        self.current = self.allowed.clone();
-        self.current_t = self.allowed_t.clone();
-        self.weight
-            .set(&self.weight.as_tensor().mul(&self.allowed_t)?)?;
-        Ok(())
+        self.current_t = mask_tensor(&allowed, self.weight.device())?;
+        self.allowed = allowed.clone();
+        self.current = allowed;
+        self.reserve = self.reserve.zeros_like()?;
+        self.apply_mask()
     }
 
-    /// Sets the current mask (must lie inside the allowed set); returns the fraction of weights that changed state.
+    /// The weight with the reserve's values filled in: every allowed entry's latest value.
+    pub fn latent(&self) -> Result<Tensor> {
+        Ok((self.weight.as_tensor() + &self.reserve)?)
+    }
+
+    /// Makes `current` (inside the allowed set) the mask: allowed entries it prunes go to the reserve with their
+    /// latest value, entries it keeps come back from it. Returns the fraction of weights that changed state.
     pub fn set_current(&mut self, current: NmMask) -> Result<f64> {
         if !current.is_subset_of(&self.allowed) {
             return Err(CompileError::Input(
@@ -261,43 +277,41 @@ impl MaskedLinear {
             .zip(&self.current.keep)
             .filter(|(a, b)| a != b)
             .count();
-        self.current_t = mask_tensor(&current, self.weight.device())?;
+        let latent = self.latent()?;
+        let current_t = mask_tensor(&current, self.weight.device())?;
+        let kept = masked(&latent, &current_t)?;
+        self.reserve = (&latent - &kept)?;
+        self.weight.set(&kept)?;
+        self.current_t = current_t;
         self.current = current;
         Ok(changed as f64 / self.current.keep.len().max(1) as f64)
     }
 
-    /// Zeroes the latent weight outside the current mask and makes the current mask the allowed set: from here on
-    /// the weights are exactly zero outside it and their gradients are masked to it.
+    /// Makes the current mask final: it becomes the allowed set and the reserve is dropped.
     pub fn freeze(&mut self) -> Result<()> {
         self.set_allowed(self.current.clone())
     }
 
-    /// The weight the forward pass uses: `weight ⊙ current` in value. The gradient reaches every latent entry
-    /// (straight-through), so that a pruned entry of the allowed set keeps learning and can come back at the next
-    /// mask selection; [`MaskedLinear::mask_gradient`] then confines it to the allowed set.
-    pub fn effective(&self) -> Result<Tensor> {
-        let w = self.weight.as_tensor();
-        if self.current == self.allowed {
-            // Nothing pruned inside the allowed set: the weight already is zero outside it (and the gradient is
-            // masked to it), so no straight-through term is needed.
-            return Ok(w.clone());
-        }
-        let pruned = (w.mul(&self.current_t)? - w)?.detach();
-        Ok((w + pruned)?)
+    /// Sets every weight outside the current mask to exactly zero (after an optimiser step, whose moments may still
+    /// hold an entry that the mask pruned since).
+    pub fn apply_mask(&self) -> Result<()> {
+        self.weight
+            .set(&masked(self.weight.as_tensor(), &self.current_t)?)?;
+        Ok(())
     }
 
-    /// Replaces the weight's gradient by the gradient masked to the allowed set.
+    /// Replaces the weight's gradient by the gradient masked to the current mask.
     pub fn mask_gradient(&self, grads: &mut candle_core::backprop::GradStore) -> Result<()> {
         let w = self.weight.as_tensor();
         if let Some(g) = grads.remove(w) {
-            grads.insert(w, g.mul(&self.allowed_t)?);
+            grads.insert(w, g.mul(&self.current_t)?);
         }
         Ok(())
     }
 
-    /// The weight in value (`latent ⊙ current`) as a matrix.
+    /// The weight as a matrix (zero outside the current mask).
     pub fn masked_weight(&self) -> Result<Dense> {
-        let w = self.weight.as_tensor().mul(&self.current_t)?;
+        let w = self.weight.as_tensor();
         let (rows, cols) = w.dims2()?;
         Ok(Dense {
             rows,
@@ -424,7 +438,7 @@ impl Student {
         })
     }
 
-    /// The weights for a forward pass (effective, masked linear weights).
+    /// The weights for a forward pass.
     pub fn tensors(&self) -> Result<Vec<LayerTensors>> {
         self.layers
             .iter()
@@ -433,8 +447,8 @@ impl Student {
                     linears: l
                         .linears
                         .iter()
-                        .map(|lin| Ok((lin.effective()?, lin.bias.as_tensor().clone())))
-                        .collect::<Result<_>>()?,
+                        .map(|lin| (lin.weight.as_tensor().clone(), lin.bias.as_tensor().clone()))
+                        .collect(),
                     ln_attn: (
                         l.ln_attn.0.as_tensor().clone(),
                         l.ln_attn.1.as_tensor().clone(),
@@ -453,10 +467,15 @@ impl Student {
         encoder_forward(&self.tensors()?, x, packing, self.dims(), self.eps)
     }
 
-    /// Masks every linear weight's gradient to its allowed set.
+    /// Masks every linear weight's gradient to its current mask.
     pub fn mask_gradients(&self, grads: &mut candle_core::backprop::GradStore) -> Result<()> {
         self.linears()
             .try_for_each(|(_, _, lin)| lin.mask_gradient(grads))
+    }
+
+    /// Zeroes every linear weight outside its current mask (after an optimiser step).
+    pub fn apply_masks(&self) -> Result<()> {
+        self.linears().try_for_each(|(_, _, lin)| lin.apply_mask())
     }
 
     /// The student as a plain model: the base's embeddings, the trained LayerNorms and biases, and the linear

@@ -1,21 +1,24 @@
 //! Fine-tuning one N:M level by distillation, with the mask allowed to change inside the inherited set.
 //!
-//! The schedule of a level of S steps with mask updates every K steps (K > 0 and S ≥ 2K):
+//! The schedule of a level of S steps with mask selections every K steps (K > 0 and S ≥ 2K):
 //! 1. **Select**: from activation statistics of the student as it starts the level (a forward pass over the first
 //!    `stats_batches` batches), every group keeps the n entries of the allowed (inherited) set with the highest
-//!    |w|·‖x_j‖ (Wanda's saliency; w the latent weight).
-//! 2. **Dynamic phase**, steps 0 … F−1 (F = the last multiple of K with F ≤ S − K): the forward pass uses
-//!    `w ⊙ mask`; the gradient reaches every latent weight of the allowed set (straight-through), so entries pruned
-//!    by the current mask keep learning. At steps K, 2K, …, F the mask is selected again inside the allowed set
-//!    from the latent weights and the activation norms gathered since the last selection.
-//! 3. **Frozen phase**, steps F … S−1: the mask chosen at step F is final; the latent weights outside it are set to
-//!    exactly zero, the optimiser's moments are reset, and the gradients are masked to it, so the weights stay exactly
-//!    zero outside the mask (AdamW moves a weight only where its gradient has ever been non-zero).
+//!    |w|·‖x_j‖ (Wanda's saliency). The allowed entries it prunes go to the reserve with their value.
+//! 2. **Dynamic phase**, steps 0 … F−1 (F = the last multiple of K with F ≤ S − K): training with the weights exactly
+//!    zero outside the mask (gradients masked, mask applied again after every AdamW step). At steps K, 2K, …, F the
+//!    mask is selected again inside the allowed set from the trained weights, the reserve's values and the
+//!    activation norms gathered since the last selection: a kept weight that lost importance goes to the reserve
+//!    and the reserve entry of its group that now scores higher comes back with its value.
+//! 3. **Frozen phase**, steps F … S−1: the mask chosen at step F is final; at the end of the level the reserve is
+//!    dropped and the mask becomes the next level's allowed set.
 //!
-//! With K = 0 (or S < 2K) the mask of step 1 is final from the start (a static mask). The learning rate warms up
-//! linearly over `warmup` steps, then follows a cosine from its peak to a tenth of it at step S.
-//! Batches are drawn from a shuffle of the training sentences seeded by (seed, M, n), reshuffled every epoch, so a
-//! level's training depends only on its starting weights and its allowed masks: resuming gives the same result.
+//! Reserve entries are not trained while pruned: a straight-through gradient (training them as if they were kept)
+//! lets them drift while they have no effect on the loss, and bringing them back then jolts the model (measured on
+//! MiniLM, docs/idp.md). With K = 0 (or S < 2K) the first mask is final (a static mask). The learning rate warms up
+//! linearly over `warmup` steps, then follows a cosine from its peak to a tenth of it at step S; one AdamW runs
+//! through the level. Batches are drawn from a shuffle of the training sentences seeded by (seed, M, n), reshuffled
+//! every epoch, so a level's training depends only on its starting weights and its allowed masks: resuming gives the
+//! same result.
 
 use std::time::Instant;
 
@@ -181,7 +184,7 @@ fn select_masks(student: &mut Student, norms: &ActivationNorms, n: usize) -> Res
     let (mut changed, mut total) = (0f64, 0f64);
     for (l, kind, lin) in student.linears_mut() {
         let norm = norms.norms(l, kind)?;
-        let w: Vec<f32> = lin.weight.as_tensor().flatten_all()?.to_vec1()?;
+        let w: Vec<f32> = lin.latent()?.flatten_all()?.to_vec1()?;
         let k = norm.len();
         let scores: Vec<f64> = w
             .iter()
@@ -247,6 +250,7 @@ fn train_step(
     let mut grads = loss.backward()?;
     student.mask_gradients(&mut grads)?;
     opt.step(&grads)?;
+    student.apply_masks()?;
     Ok(value)
 }
 
@@ -334,10 +338,6 @@ pub fn train_level(
             window = ActivationNorms::new(student.layers.len());
             report.mask_updates.push(MaskUpdate { step, changed });
             on_event(TrainEvent::MaskUpdate { step, changed });
-            if step == frozen {
-                freeze(student)?;
-                opt = optimizer(student, cfg.lr)?;
-            }
         }
         opt.set_learning_rate(learning_rate(cfg, step, steps));
         let indices = order.next_batch();
