@@ -15,6 +15,10 @@
 #   make bench-model  the model side (needs all-MiniLM-L6-v2, installed by make tools): CPU baseline (candle float and
 #                golden integer per sentence), sparsity-inheritance chain times, and the method x N:M accuracy table
 #                -> $(OUT)/accuracy-m8 (about half an hour on 2 cores)
+#   make idp     inherited dynamic pruning of all-MiniLM-L6-v2 on CPU (needs make tools): the IDP chain 7:8 -> 2:8
+#                ($(IDP_STEPS) steps per level), the one-shot baselines to 6:8, 4:8 and 2:8 with the same budget, the
+#                M = 4 chain, the training-free chains, one table and plot with all of them, and sta compile of a
+#                trained level -> $(OUT)/idp (resumable: run again to continue; docs/idp.md; about 4 hours on 2 cores)
 #   make bench-accel  the whole accelerator on all-MiniLM-L6-v2 (needs make tools): six layers bit-exact in Verilator for
 #                dense, 4:8 and 2:8 programs on 16x16 and 8x8 arrays, cycles, utilisation, the cycle model against
 #                every run -> $(OUT)/bench-accel (about 20 minutes on 2 cores; docs/accelerator.md)
@@ -36,7 +40,7 @@ CARGO ?= cargo
 STA := target/release/sta
 OUT ?= out
 
-.PHONY: all tools build demo test test-full bench bench-fpga bench-model bench-accel bench-accel-fpga bench-verilator fuzz soak lint clean
+.PHONY: all tools build demo test test-full bench bench-fpga bench-model idp bench-accel bench-accel-fpga bench-verilator fuzz soak lint clean
 
 all: build
 
@@ -92,6 +96,21 @@ bench-fpga: tools build
 bench-model: tools build
 	$(CARGO) run --release -p sta-compiler --example model_bench
 	$(STA) accuracy --m 8 --out $(OUT)/accuracy-m8 --force
+
+IDP_STEPS ?= 400
+IDP_OUT ?= $(OUT)/idp
+
+idp: tools build
+	$(STA) idp --m 8 --target 2 --steps-per-level $(IDP_STEPS) --out $(IDP_OUT)/idp-m8 --resume
+	for n in 6 4 2; do \
+		$(STA) idp --m 8 --target $$n --schedule one-shot --steps-per-level $(IDP_STEPS) \
+			--out $(IDP_OUT)/one-shot-$${n}of8 --resume || exit 1; \
+	done
+	$(STA) idp --m 4 --target 2 --steps-per-level $(IDP_STEPS) --out $(IDP_OUT)/idp-m4 --resume
+	$(STA) accuracy --m 8 --levels 7,6,5,4,3,2 --runs $(IDP_OUT)/idp-m8 $(IDP_OUT)/one-shot-6of8 \
+		$(IDP_OUT)/one-shot-4of8 $(IDP_OUT)/one-shot-2of8 --out $(IDP_OUT)/accuracy-m8 --force
+	$(STA) accuracy --m 4 --runs $(IDP_OUT)/idp-m4 --out $(IDP_OUT)/accuracy-m4 --force
+	$(STA) compile --model $(IDP_OUT)/idp-m8/level-4of8 --n-m 4:8 --out $(IDP_OUT)/program-4of8 --force
 
 bench-accel: tools build
 	./scripts/bench-accel.sh $(OUT)/bench-accel

@@ -55,6 +55,7 @@ fn config() -> TrainConfig {
         update_every: 4,
         hidden_weight: 1.0,
         stats_batches: 2,
+        fade: 0.5,
         seed: 5,
     }
 }
@@ -472,4 +473,49 @@ fn a_checkpoint_of_another_run_is_refused_unless_forced() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("holds no run to resume"), "{e}");
+}
+
+#[test]
+fn fading_starts_a_level_from_the_previous_levels_model() {
+    let model = teacher();
+    let data = data(&model);
+    let mut student = Student::new(&model, M).unwrap();
+    magnitude_masks(&mut student, 2);
+    let batch = [0, 1, 2, 3];
+    let before = batch_loss(&student, &data, &batch, 1.0).unwrap();
+    magnitude_masks_inside(&mut student, 1);
+    let pruned = batch_loss(&student, &data, &batch, 1.0).unwrap();
+    student.set_fade(1.0);
+    let faded_in = batch_loss(&student, &data, &batch, 1.0).unwrap();
+    student.set_fade(0.5);
+    let half = batch_loss(&student, &data, &batch, 1.0).unwrap();
+    assert!(
+        (faded_in - before).abs() < 1e-6 * before.max(1e-3),
+        "{before} vs {faded_in}"
+    );
+    assert!(
+        before < half && half < pruned,
+        "{before} < {half} < {pruned}"
+    );
+}
+
+/// Every linear's current mask set to the magnitude n:M mask inside its allowed set (the rest to the reserve).
+fn magnitude_masks_inside(student: &mut Student, n: usize) {
+    for (_, _, lin) in student.linears_mut() {
+        let w: Vec<f32> = lin
+            .latent()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let mut current = lin.allowed.clone();
+        current.n = n;
+        for (g, kg) in w.chunks(M).zip(current.keep.chunks_mut(M)) {
+            let mut kept: Vec<usize> = (0..M).filter(|&j| kg[j]).collect();
+            kept.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
+            kept[n..].iter().for_each(|&j| kg[j] = false);
+        }
+        lin.set_current(current).unwrap();
+    }
 }

@@ -405,12 +405,15 @@ pub fn run_chain(
             count,
             steps,
         });
+        // IDP levels fade out what they prune; the one-shot baseline prunes at once (else it would not be one-shot).
+        let fade = spec.schedule == Schedule::Idp;
         let training = train_level(
             &mut student,
             inputs.data,
             n,
             steps,
             &spec.train,
+            fade,
             &mut |event| on_event(RunEvent::Train { n, event }),
         )?;
         total_steps += steps;

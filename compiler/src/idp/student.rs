@@ -1,5 +1,6 @@
 //! A trainable BERT encoder in candle: the encoder layers of a [`BertModel`] as `candle_core::Var`s, an N:M mask per
-//! linear weight, and a differentiable forward pass over a packed batch.
+//! linear weight (with a reserve for the inherited entries it prunes), and a differentiable forward pass over a packed
+//! batch.
 //!
 //! candle-transformers' `BertModel` cannot be used for training here: its LayerNorm and softmax are candle custom ops
 //! without a backward pass, and its weights cannot be masked between optimiser steps. This forward is written with
@@ -287,6 +288,16 @@ impl MaskedLinear {
         Ok(changed as f64 / self.current.keep.len().max(1) as f64)
     }
 
+    /// The weight the forward pass uses: the (trained) weight plus `fade` times the reserve's values. The reserve is a
+    /// constant, so the gradient reaches the weight alone (and is masked to the current mask).
+    pub fn forward_weight(&self, fade: f64) -> Result<Tensor> {
+        let w = self.weight.as_tensor();
+        if fade == 0.0 || self.current == self.allowed {
+            return Ok(w.clone());
+        }
+        Ok((w + (&self.reserve * fade)?)?)
+    }
+
     /// Makes the current mask final: it becomes the allowed set and the reserve is dropped.
     pub fn freeze(&mut self) -> Result<()> {
         self.set_allowed(self.current.clone())
@@ -339,6 +350,9 @@ pub struct Student {
     eps: f64,
     pub layers: Vec<StudentLayer>,
     device: Device,
+    /// The share of the reserve's values the forward pass still uses (1 at the start of an IDP level, fading to 0):
+    /// the weights a new level prunes fade out instead of vanishing at once.
+    fade: f64,
 }
 
 /// Checks that a model can be trained with N:M masks for this M: one LayerNorm eps, M dividing every linear layer's
@@ -388,6 +402,7 @@ impl Student {
             eps,
             layers,
             device,
+            fade: 0.0,
         })
     }
 
@@ -447,8 +462,10 @@ impl Student {
                     linears: l
                         .linears
                         .iter()
-                        .map(|lin| (lin.weight.as_tensor().clone(), lin.bias.as_tensor().clone()))
-                        .collect(),
+                        .map(|lin| {
+                            Ok((lin.forward_weight(self.fade)?, lin.bias.as_tensor().clone()))
+                        })
+                        .collect::<Result<_>>()?,
                     ln_attn: (
                         l.ln_attn.0.as_tensor().clone(),
                         l.ln_attn.1.as_tensor().clone(),
@@ -465,6 +482,11 @@ impl Student {
     /// The student's forward pass over a packed batch.
     pub fn forward(&self, x: &Tensor, packing: &Packing) -> Result<EncoderPass> {
         encoder_forward(&self.tensors()?, x, packing, self.dims(), self.eps)
+    }
+
+    /// Sets the share (0 ..= 1) of the reserve's values that the forward pass uses.
+    pub fn set_fade(&mut self, fade: f64) {
+        self.fade = fade.clamp(0.0, 1.0);
     }
 
     /// Masks every linear weight's gradient to its current mask.

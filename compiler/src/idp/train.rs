@@ -15,7 +15,7 @@
 //! Reserve entries are not trained while pruned: a straight-through gradient (training them as if they were kept)
 //! lets them drift while they have no effect on the loss, and bringing them back then jolts the model (measured on
 //! MiniLM, docs/idp.md). With K = 0 (or S < 2K) the first mask is final (a static mask). The learning rate warms up
-//! linearly over `warmup` steps, then follows a cosine from its peak to a tenth of it at step S; one AdamW runs
+//! linearly over `warmup` steps, then follows a cosine from its peak to 0 at step S; one AdamW runs
 //! through the level. Batches are drawn from a shuffle of the training sentences seeded by (seed, M, n), reshuffled
 //! every epoch, so a level's training depends only on its starting weights and its allowed masks: resuming gives the
 //! same result.
@@ -50,6 +50,10 @@ pub struct TrainConfig {
     pub hidden_weight: f64,
     /// Batches of the statistics pass that selects a level's first mask.
     pub stats_batches: usize,
+    /// IDP levels: the share of a level's steps over which the weights the level prunes fade out (0: they vanish at
+    /// the first step).
+    #[serde(default)]
+    pub fade: f64,
     pub seed: u64,
 }
 
@@ -62,6 +66,7 @@ impl Default for TrainConfig {
             update_every: 100,
             hidden_weight: 1.0,
             stats_batches: 8,
+            fade: 0.5,
             seed: 0,
         }
     }
@@ -199,7 +204,8 @@ fn select_masks(student: &mut Student, norms: &ActivationNorms, n: usize) -> Res
     Ok(changed / total.max(1.0))
 }
 
-/// The learning rate of `step`: linear warm-up, then a cosine from `peak` down to `peak / 10` at `steps`.
+/// The learning rate of `step`: linear warm-up, then a cosine from the peak down to 0 at `steps` (the last steps
+/// average out the gradient noise instead of adding to it).
 pub fn learning_rate(cfg: &TrainConfig, step: usize, steps: usize) -> f64 {
     let warmup = cfg.warmup.min(steps);
     if step < warmup {
@@ -207,7 +213,18 @@ pub fn learning_rate(cfg: &TrainConfig, step: usize, steps: usize) -> f64 {
     }
     let span = (steps - warmup).max(1) as f64;
     let t = (step - warmup) as f64 / span;
-    cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+    cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// The share of the reserve's values in the forward pass at `step`: a cosine from 1 at step 0 to 0 at
+/// `fraction · steps`, 0 after.
+pub fn fade_share(step: usize, steps: usize, fraction: f64) -> f64 {
+    let span = fraction * steps as f64;
+    if span < 1.0 || step as f64 >= span {
+        0.0
+    } else {
+        0.5 * (1.0 + (std::f64::consts::PI * step as f64 / span).cos())
+    }
 }
 
 /// The first step of the frozen phase (see the module documentation).
@@ -288,6 +305,7 @@ pub fn train_level(
     n: usize,
     steps: usize,
     cfg: &TrainConfig,
+    fade: bool,
     on_event: &mut dyn FnMut(TrainEvent),
 ) -> Result<LevelTraining> {
     let start = Instant::now();
@@ -340,6 +358,11 @@ pub fn train_level(
             on_event(TrainEvent::MaskUpdate { step, changed });
         }
         opt.set_learning_rate(learning_rate(cfg, step, steps));
+        student.set_fade(if fade {
+            fade_share(step, steps, cfg.fade)
+        } else {
+            0.0
+        });
         let indices = order.next_batch();
         report.tokens += indices.iter().map(|&i| data.sentence_len(i)).sum::<usize>();
         let loss = train_step(
@@ -353,6 +376,7 @@ pub fn train_level(
         report.losses.push(loss as f32);
         on_event(TrainEvent::Step { step, steps, loss });
     }
+    student.set_fade(0.0);
     freeze(student)?;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
@@ -373,4 +397,32 @@ pub fn batch_loss(
     let pass = student.forward(&batch.x, &batch.packing)?;
     let loss = distillation_loss(&pass, &batch, data, hidden_weight)?;
     Ok(f64::from(loss.detach().to_scalar::<f32>()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rate_warms_up_then_decays_to_zero() {
+        let cfg = TrainConfig {
+            warmup: 10,
+            lr: 1e-3,
+            ..TrainConfig::default()
+        };
+        assert!((learning_rate(&cfg, 0, 100) - 1e-4).abs() < 1e-12);
+        assert!((learning_rate(&cfg, 9, 100) - 1e-3).abs() < 1e-12);
+        assert!((learning_rate(&cfg, 10, 100) - 1e-3).abs() < 1e-12);
+        assert!((learning_rate(&cfg, 55, 100) - 5e-4).abs() < 1e-9);
+        assert!(learning_rate(&cfg, 99, 100) < 1e-6);
+    }
+
+    #[test]
+    fn pruned_weights_fade_from_one_to_zero_over_the_share() {
+        assert_eq!(fade_share(0, 100, 0.5), 1.0);
+        assert!((fade_share(25, 100, 0.5) - 0.5).abs() < 1e-12);
+        assert_eq!(fade_share(50, 100, 0.5), 0.0);
+        assert_eq!(fade_share(99, 100, 0.5), 0.0);
+        assert_eq!(fade_share(0, 100, 0.0), 0.0);
+    }
 }

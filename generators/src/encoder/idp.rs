@@ -55,6 +55,9 @@ pub struct IdpArgs {
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-4)]
     pub lr: f64,
+    /// IDP: the share of each level's steps over which the weights it prunes fade out (0: at once; one-shot: always 0).
+    #[arg(long, default_value_t = 0.5)]
+    pub fade: f64,
     /// Weight of the per-layer hidden-state MSE against the embedding cosine in the distillation loss.
     #[arg(long, default_value_t = 1.0)]
     pub hidden_weight: f64,
@@ -122,6 +125,12 @@ fn check_args(args: &IdpArgs) -> Result<()> {
         return Err(usage(format!(
             "--lr {} is not allowed: use a number in (0, 1]",
             args.lr
+        )));
+    }
+    if !(0.0..=1.0).contains(&args.fade) {
+        return Err(usage(format!(
+            "--fade {} is not allowed: use a number in [0, 1]",
+            args.fade
         )));
     }
     if !(args.hidden_weight.is_finite() && args.hidden_weight >= 0.0) {
@@ -219,6 +228,7 @@ pub fn run_idp(args: &IdpArgs) -> Result<()> {
             lr: args.lr,
             update_every: args.update_every,
             hidden_weight: args.hidden_weight,
+            fade: args.fade,
             seed: args.seed,
             ..TrainConfig::default()
         },
