@@ -29,17 +29,19 @@ pub struct ArrayCtrl {
     pub y_ready: Signal<In, Bit>,
     pub y_valid: Signal<Out, Bit>,
     pub y_last: Signal<Out, Bit>,
-    // to every PE
-    pub en: Signal<Out, Bit>,
-    pub acc_en: Signal<Out, Bit>,
-    pub acc_clear: Signal<Out, Bit>,
-    pub capture: Signal<Out, Bit>,
-    pub shift: Signal<Out, Bit>,
     // the result output stage (its data registers are in the array top): the output register takes the chain's
     // row 0 / the spare register takes row 0 / the output register takes the spare's row
     pub load_out: Signal<Out, Bit>,
     pub load_spare: Signal<Out, Bit>,
     pub out_from_spare: Signal<Out, Bit>,
+    // to every PE: the values of the broadcast controls en (pipeline advance), acc_en, acc_clear, capture and shift at
+    // the next clock edge (reset included). Every PE keeps its own copy of those five registers (sta_pe_array.v), so
+    // the controller's registers drive only the controller and nothing is pulled across the array by their loads
+    pub en_next: Signal<Out, Bit>,
+    pub acc_en_next: Signal<Out, Bit>,
+    pub acc_clear_next: Signal<Out, Bit>,
+    pub capture_next: Signal<Out, Bit>,
+    pub shift_next: Signal<Out, Bit>,
     // status
     pub perf_cycles: Signal<Out, Bits<PERF_COUNTER_BITS>>,
     pub perf_busy: Signal<Out, Bits<PERF_COUNTER_BITS>>,
@@ -60,7 +62,8 @@ pub struct ArrayCtrl {
     stall_next: Signal<Local, Bit>,
     /// `stall` and `acc_en`, computed a cycle ahead: `en` and `acc_en` fan out to every pipeline register, DSP
     /// clock enable and accumulator of the array, so they come straight from flip-flops (on ECP5 the
-    /// combinational stall plus that fan-out was the critical path at 114 MHz for 8x8 2:8).
+    /// combinational stall plus that fan-out was the critical path at 114 MHz for 8x8 2:8): these registers and
+    /// every PE's copy of them (loaded from `en_next` / `acc_en_next`).
     stall_q: DFF<Bit>,
     acc_en_q: DFF<Bit>,
     /// A beat is in the operand registers / the select registers / the multipliers' input registers / the product
@@ -95,8 +98,9 @@ pub struct ArrayCtrl {
     /// Result rows still to leave the shadow chain.
     drain_count: DFF<Bits<ROW_COUNT_BITS>>,
     /// The chain moves its row 0 into the output stage this cycle: decided a cycle ahead, because `shift` reaches
-    /// every PE's shadow register (R·C·ACC_W loads) and must come straight from a flip-flop; the output stage's two
-    /// registers make that possible without knowing the consumer's ready in advance.
+    /// every PE's shadow register (R·C·ACC_W loads) and must come straight from a flip-flop (each PE's copy, loaded
+    /// from `shift_next`); the output stage's two registers make that possible without knowing the consumer's ready
+    /// in advance.
     shift_q: DFF<Bit>,
     /// The output and spare registers hold a row; whether it is a tile's last.
     out_valid: DFF<Bit>,
@@ -135,14 +139,14 @@ impl ArrayCtrl {
             y_ready: Default::default(),
             y_valid: Default::default(),
             y_last: Default::default(),
-            en: Default::default(),
-            acc_en: Default::default(),
-            acc_clear: Default::default(),
-            capture: Default::default(),
-            shift: Default::default(),
             load_out: Default::default(),
             load_spare: Default::default(),
             out_from_spare: Default::default(),
+            en_next: Default::default(),
+            acc_en_next: Default::default(),
+            acc_clear_next: Default::default(),
+            capture_next: Default::default(),
+            shift_next: Default::default(),
             perf_cycles: Default::default(),
             perf_busy: Default::default(),
             perf_stall: Default::default(),
@@ -235,19 +239,13 @@ impl Logic for ArrayCtrl {
         //   stall = sum_valid & sum_last & (drain_count != 0 | cap_pending),
         // is evaluated on the next-state values below and registered, so tready depends on registers only.
         self.stall.next = self.stall_q.q.val();
-        self.en.next = !self.stall.val();
         self.in_fire.next = self.w_valid.val() & self.a_valid.val() & !self.stall.val();
         self.w_ready.next = self.a_valid.val() & !self.stall.val();
         self.a_ready.next = self.w_valid.val() & !self.stall.val();
 
-        self.acc_en.next = self.acc_en_q.q.val();
-        self.acc_clear.next = self.tile_start.q.val();
-        self.capture.next = self.cap_pending.q.val();
-
         // the output stage: a row moves in when shift_q says so (row 0 of the chain, the tile's last when it is the
         // last row left), the consumer takes the output register's row, the spare (if any) moves up
         self.pop.next = self.out_valid.q.val() & self.y_ready.val();
-        self.shift.next = self.shift_q.q.val();
         self.y_valid.next = self.out_valid.q.val();
         self.y_last.next = self.out_last.q.val();
         self.out_from_spare.next = self.pop.val() & self.spare_valid.q.val();
@@ -383,6 +381,11 @@ impl Logic for ArrayCtrl {
             self.stalls.d.next = self.perf_zero.val();
             self.last_mismatch.d.next = false;
         }
+        self.en_next.next = !self.stall_q.d.val();
+        self.acc_en_next.next = self.acc_en_q.d.val();
+        self.acc_clear_next.next = self.tile_start.d.val();
+        self.capture_next.next = self.cap_pending.d.val();
+        self.shift_next.next = self.shift_q.d.val();
 
         self.perf_cycles.next = self.cycles.q.val();
         self.perf_busy.next = self.busy.q.val();
@@ -396,6 +399,28 @@ mod tests {
     //! The controller in rust-hdl's own simulator (small enough for it; the full array is judged by Verilator against
     //! the golden model, with random gaps and back-pressure).
     use super::*;
+
+    /// The five broadcast controls (the controller's own registers), and the values the controller announces for them
+    /// at the next edge, which every PE's copy loads.
+    fn controls(x: &ArrayCtrl) -> [bool; 5] {
+        [
+            !x.stall_q.q.val(),
+            x.acc_en_q.q.val(),
+            x.tile_start.q.val(),
+            x.cap_pending.q.val(),
+            x.shift_q.q.val(),
+        ]
+    }
+
+    fn announced(x: &ArrayCtrl) -> [bool; 5] {
+        [
+            x.en_next.val(),
+            x.acc_en_next.val(),
+            x.acc_clear_next.val(),
+            x.capture_next.val(),
+            x.shift_next.val(),
+        ]
+    }
 
     fn offer(x: &mut ArrayCtrl, valid: bool, last: bool) {
         x.w_valid.next = valid;
@@ -425,8 +450,12 @@ mod tests {
             x.rst.next = false;
             x.y_ready.next = false;
             offer(&mut x, true, true);
-            for _ in 0..40 {
+            // the array's copies of the broadcast controls follow the controller's registers exactly (checked from
+            // the second edge on: the values read before the first were computed before the inputs changed)
+            for cycle in 0..40 {
+                let next = announced(&x);
                 wait_clock_cycle!(sim, clk, x);
+                sim_assert!(sim, cycle == 0 || controls(&x) == next, x);
             }
             // beats accepted so far, by the controller's own counter (the count of tiles: one beat each)
             let accepted = x.perf_busy.val().to_u64() as u32;
@@ -434,14 +463,18 @@ mod tests {
             // pipeline's 4 + T registers' worth behind it
             let registers = 4 + sum_levels as u32;
             sim_assert!(sim, accepted >= 3 && accepted <= 2 + registers, x);
-            sim_assert!(sim, !x.w_ready.val() && !x.a_ready.val() && !x.en.val(), x);
+            sim_assert!(
+                sim,
+                !x.w_ready.val() && !x.a_ready.val() && x.stall_q.q.val(),
+                x
+            );
             sim_assert!(sim, x.y_valid.val() && !x.y_last.val(), x);
             offer(&mut x, false, false);
             // unblocked: every tile's two rows, its last flagged on the second
             x.y_ready.next = true;
             let mut rows = 0;
             let mut lasts = 0;
-            for _ in 0..200 {
+            for cycle in 0..200 {
                 if x.y_valid.val() {
                     rows += 1;
                     if x.y_last.val() {
@@ -449,7 +482,9 @@ mod tests {
                         sim_assert!(sim, rows % 2 == 0, x);
                     }
                 }
+                let next = announced(&x);
                 wait_clock_cycle!(sim, clk, x);
+                sim_assert!(sim, cycle == 0 || controls(&x) == next, x);
             }
             sim_assert!(sim, rows == 2 * accepted && lasts == accepted, x);
             sim_assert!(
