@@ -205,10 +205,11 @@ reg  [W-1:0]          port_skid_data;
 reg                   port_skid_valid;
 reg                   port_skid_last;
 reg                   ser_ready;        // the port stage takes a serializer word this cycle (the skid is empty)
+reg                   ser_ready_copy;   // the same register, for the serializer's side (see below)
 
 wire out_ready = !hold_valid;
 wire out_fire = out_valid && out_ready;
-wire ser_move = !ser_valid || ser_ready;  // the serializer's word is taken, or there is none
+wire ser_move = !ser_valid || ser_ready_copy;  // the serializer's word is taken, or there is none
 {%- if k_out > 1 %}
 wire ser_free = ser_move && ser_reload;
 {%- else %}
@@ -282,6 +283,7 @@ end
 // else to the skid register (and ser_ready drops); otherwise the skid's word moves up when the port's is taken.
 // ser_ready for the next cycle: the skid will be empty.
 wire port_free = !port_valid || m_tready;
+wire ser_ready_next = m_tready || (!port_skid_valid && !(port_valid && ser_valid));
 
 always @(posedge clk) begin
     if (ser_ready) begin
@@ -311,8 +313,16 @@ always @(posedge clk) begin
             port_valid <= port_skid_valid;
             port_skid_valid <= 1'b0;
         end
-        ser_ready <= m_tready || (!port_skid_valid && !(port_valid && ser_valid));
+        ser_ready <= ser_ready_next;
     end
+end
+
+// ser_ready twice: the port stage's copy sits by the pins, the serializer's by its K_OUT*W-bit register and the holding
+// buffer, whose enables it drives (one register for both sides held an 8x8 PE array behind this wrapper at 120 MHz on
+// ECP5, the path crossing from the pins to the array's side and back). Kept: Yosys would merge the two.
+(* keep *)
+always @(posedge clk) begin
+    ser_ready_copy <= rst || ser_ready_next;
 end
 
 /*
