@@ -517,9 +517,11 @@ impl StreamCase {
         self.out_bits.div_ceil(self.word_bits)
     }
     /// Completed input beats not yet out: the input word registers (head and skid: two beats when a beat is one
-    /// word, else one), the deserializer, the inner design's two entries, the holding register and the serializer.
+    /// word, else one), the deserializer, the inner design's two entries, the holding register, the serializer and the
+    /// port stage's two words (two beats when a beat is one word, else the tail of a beat the serializer has left).
     fn depth_beats(&self) -> u32 {
-        (if self.k_in() == 1 { 2 } else { 1 }) + 1 + 2 + 1 + 1
+        let words_as_beats = |k: u32| if k == 1 { 2 } else { 1 };
+        words_as_beats(self.k_in()) + 1 + 2 + 1 + 1 + words_as_beats(self.k_out())
     }
     /// Cycles with m_tready high from the completion of an input beat to the completion of its output beat: at most
     /// `depth_beats` beats ahead of it, each K_OUT words plus up to two stall cycles of the inner design, and the
@@ -769,6 +771,8 @@ fn broken_wrappers_fail_the_stream_proof() {
         ("ser_data <= ser_data >> W;", "ser_data <= ser_data;"),
         // a beat the inner design gives while the serializer is busy is not kept
         ("hold_valid <= 1'b1;", "hold_valid <= 1'b0;"),
+        // a word the serializer hands over while the port is blocked is not kept in the skid register
+        ("port_skid_valid <= ser_valid;", "port_skid_valid <= 1'b0;"),
     ] {
         let r = stream_bmc(case, Some((from, to)));
         assert!(

@@ -311,9 +311,10 @@ pub fn sum_levels(n: usize) -> usize {
 }
 
 /// Cycles from a beat's acceptance to its accumulation in a PE with `n` multipliers: operand, select, multiplier
-/// input and product registers, the adder tree's levels, then the accumulator (docs/pe-array.md "Timing").
+/// input, product and fabric landing registers, the adder tree's levels, then the accumulator (docs/pe-array.md
+/// "Timing").
 pub fn accumulate_latency(n: usize) -> usize {
-    4 + sum_levels(n) + 1
+    5 + sum_levels(n) + 1
 }
 
 fn check_dim(name: &'static str, value: usize) -> Result<(), ParamError> {
@@ -385,12 +386,12 @@ mod tests {
     fn adder_tree_depth_latency_and_cycles() {
         let levels: Vec<usize> = (1..=16).map(sum_levels).collect();
         assert_eq!(levels, [1, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4]);
-        assert_eq!((accumulate_latency(2), accumulate_latency(8)), (6, 8));
+        assert_eq!((accumulate_latency(2), accumulate_latency(8)), (7, 9));
         let s = ArrayShape::new(2, 8, 4, 2, 32, 1024).unwrap();
-        // B ≥ R + 2: one beat per cycle; then latency 6, capture, shift decision, 4 rows
-        assert_eq!(s.gemm_cycles(3, 6), 18 + 12);
+        // B ≥ R + 2: one beat per cycle; then latency 7, capture, shift decision, 4 rows
+        assert_eq!(s.gemm_cycles(3, 6), 18 + 13);
         // B < R + 2: every tile after the first waits for the previous tile's capture and drain
-        assert_eq!(s.gemm_cycles(3, 2), 2 + 2 * 6 + 12);
+        assert_eq!(s.gemm_cycles(3, 2), 2 + 2 * 6 + 13);
         assert_eq!(s.gemm_cycles(0, 2), 0);
         assert_eq!(s.ctrl_module_name(), "sta_array_ctrl_r4");
         let deep = ArrayShape::new(8, 8, 4, 2, 32, 1024).unwrap();

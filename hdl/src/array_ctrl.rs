@@ -29,17 +29,19 @@ pub struct ArrayCtrl {
     pub y_ready: Signal<In, Bit>,
     pub y_valid: Signal<Out, Bit>,
     pub y_last: Signal<Out, Bit>,
-    // to every PE
-    pub en: Signal<Out, Bit>,
-    pub acc_en: Signal<Out, Bit>,
-    pub acc_clear: Signal<Out, Bit>,
-    pub capture: Signal<Out, Bit>,
-    pub shift: Signal<Out, Bit>,
     // the result output stage (its data registers are in the array top): the output register takes the chain's
     // row 0 / the spare register takes row 0 / the output register takes the spare's row
     pub load_out: Signal<Out, Bit>,
     pub load_spare: Signal<Out, Bit>,
     pub out_from_spare: Signal<Out, Bit>,
+    // to every PE: the values of the broadcast controls en (pipeline advance), acc_en, acc_clear, capture and shift at
+    // the next clock edge (reset included). Every PE keeps its own copy of those five registers (sta_pe_array.v), so
+    // the controller's registers drive only the controller and nothing is pulled across the array by their loads
+    pub en_next: Signal<Out, Bit>,
+    pub acc_en_next: Signal<Out, Bit>,
+    pub acc_clear_next: Signal<Out, Bit>,
+    pub capture_next: Signal<Out, Bit>,
+    pub shift_next: Signal<Out, Bit>,
     // status
     pub perf_cycles: Signal<Out, Bits<PERF_COUNTER_BITS>>,
     pub perf_busy: Signal<Out, Bits<PERF_COUNTER_BITS>>,
@@ -60,20 +62,23 @@ pub struct ArrayCtrl {
     stall_next: Signal<Local, Bit>,
     /// `stall` and `acc_en`, computed a cycle ahead: `en` and `acc_en` fan out to every pipeline register, DSP
     /// clock enable and accumulator of the array, so they come straight from flip-flops (on ECP5 the
-    /// combinational stall plus that fan-out was the critical path at 114 MHz for 8x8 2:8).
+    /// combinational stall plus that fan-out was the critical path at 114 MHz for 8x8 2:8): these registers and
+    /// every PE's copy of them (loaded from `en_next` / `acc_en_next`).
     stall_q: DFF<Bit>,
     acc_en_q: DFF<Bit>,
     /// A beat is in the operand registers / the select registers / the multipliers' input registers / the product
-    /// registers / the last level of the adder tree (the sum).
+    /// registers / the products' fabric landing registers / the last level of the adder tree (the sum).
     opnd_valid: DFF<Bit>,
     sel_valid: DFF<Bit>,
     mul_valid: DFF<Bit>,
     prod_valid: DFF<Bit>,
+    land_valid: DFF<Bit>,
     sum_valid: DFF<Bit>,
     opnd_last: DFF<Bit>,
     sel_last: DFF<Bit>,
     mul_last: DFF<Bit>,
     prod_last: DFF<Bit>,
+    land_last: DFF<Bit>,
     sum_last: DFF<Bit>,
     /// The adder tree's levels before the last one (bit k: level k + 1), a shift register; unused when the tree has
     /// one level (`tree_bypass`), otherwise the last of them is the bit `tree_tap` selects.
@@ -94,9 +99,17 @@ pub struct ArrayCtrl {
     cap_pending: DFF<Bit>,
     /// Result rows still to leave the shadow chain.
     drain_count: DFF<Bits<ROW_COUNT_BITS>>,
+    /// drain_count ≥ 1 and ≥ 2, kept as flags beside the counter: "rows left after this cycle" then needs no carry
+    /// chain and no zero test, so `shift_next` (which reaches every PE's copy of `shift`) is two LUTs from registers
+    /// (through the counter's decrement it held 8x8 2:8 at 115 MHz).
+    drain_any: DFF<Bit>,
+    drain_many: DFF<Bit>,
+    /// drain_any after this cycle.
+    drain_any_next: Signal<Local, Bit>,
     /// The chain moves its row 0 into the output stage this cycle: decided a cycle ahead, because `shift` reaches
-    /// every PE's shadow register (R·C·ACC_W loads) and must come straight from a flip-flop; the output stage's two
-    /// registers make that possible without knowing the consumer's ready in advance.
+    /// every PE's shadow register (R·C·ACC_W loads) and must come straight from a flip-flop (each PE's copy, loaded
+    /// from `shift_next`); the output stage's two registers make that possible without knowing the consumer's ready
+    /// in advance.
     shift_q: DFF<Bit>,
     /// The output and spare registers hold a row; whether it is a tile's last.
     out_valid: DFF<Bit>,
@@ -110,6 +123,9 @@ pub struct ArrayCtrl {
     rows: Constant<Bits<ROW_COUNT_BITS>>,
     count_one: Constant<Bits<ROW_COUNT_BITS>>,
     count_zero: Constant<Bits<ROW_COUNT_BITS>>,
+    count_two: Constant<Bits<ROW_COUNT_BITS>>,
+    /// The array has at least two rows (drain_many right after a capture).
+    rows_many: Constant<Bit>,
     perf_one: Constant<Bits<PERF_COUNTER_BITS>>,
     perf_zero: Constant<Bits<PERF_COUNTER_BITS>>,
 }
@@ -135,14 +151,14 @@ impl ArrayCtrl {
             y_ready: Default::default(),
             y_valid: Default::default(),
             y_last: Default::default(),
-            en: Default::default(),
-            acc_en: Default::default(),
-            acc_clear: Default::default(),
-            capture: Default::default(),
-            shift: Default::default(),
             load_out: Default::default(),
             load_spare: Default::default(),
             out_from_spare: Default::default(),
+            en_next: Default::default(),
+            acc_en_next: Default::default(),
+            acc_clear_next: Default::default(),
+            capture_next: Default::default(),
+            shift_next: Default::default(),
             perf_cycles: Default::default(),
             perf_busy: Default::default(),
             perf_stall: Default::default(),
@@ -162,11 +178,13 @@ impl ArrayCtrl {
             sel_valid: Default::default(),
             mul_valid: Default::default(),
             prod_valid: Default::default(),
+            land_valid: Default::default(),
             sum_valid: Default::default(),
             opnd_last: Default::default(),
             sel_last: Default::default(),
             mul_last: Default::default(),
             prod_last: Default::default(),
+            land_last: Default::default(),
             sum_last: Default::default(),
             tree_valid: Default::default(),
             tree_last: Default::default(),
@@ -179,6 +197,9 @@ impl ArrayCtrl {
             tile_start: Default::default(),
             cap_pending: Default::default(),
             drain_count: Default::default(),
+            drain_any: Default::default(),
+            drain_many: Default::default(),
+            drain_any_next: Default::default(),
             shift_q: Default::default(),
             out_valid: Default::default(),
             out_last: Default::default(),
@@ -191,6 +212,8 @@ impl ArrayCtrl {
             rows: Constant::new((rows as u64).to_bits()),
             count_one: Constant::new(1u64.to_bits()),
             count_zero: Constant::new(0u64.to_bits()),
+            count_two: Constant::new(2u64.to_bits()),
+            rows_many: Constant::new(rows >= 2),
             perf_one: Constant::new(1u64.to_bits()),
             perf_zero: Constant::new(0u64.to_bits()),
         }
@@ -207,17 +230,21 @@ impl Logic for ArrayCtrl {
             sel_valid,
             mul_valid,
             prod_valid,
+            land_valid,
             sum_valid,
             opnd_last,
             sel_last,
             mul_last,
             prod_last,
+            land_last,
             sum_last,
             tree_valid,
             tree_last,
             tile_start,
             cap_pending,
             drain_count,
+            drain_any,
+            drain_many,
             shift_q,
             out_valid,
             out_last,
@@ -235,19 +262,13 @@ impl Logic for ArrayCtrl {
         //   stall = sum_valid & sum_last & (drain_count != 0 | cap_pending),
         // is evaluated on the next-state values below and registered, so tready depends on registers only.
         self.stall.next = self.stall_q.q.val();
-        self.en.next = !self.stall.val();
         self.in_fire.next = self.w_valid.val() & self.a_valid.val() & !self.stall.val();
         self.w_ready.next = self.a_valid.val() & !self.stall.val();
         self.a_ready.next = self.w_valid.val() & !self.stall.val();
 
-        self.acc_en.next = self.acc_en_q.q.val();
-        self.acc_clear.next = self.tile_start.q.val();
-        self.capture.next = self.cap_pending.q.val();
-
         // the output stage: a row moves in when shift_q says so (row 0 of the chain, the tile's last when it is the
         // last row left), the consumer takes the output register's row, the spare (if any) moves up
         self.pop.next = self.out_valid.q.val() & self.y_ready.val();
-        self.shift.next = self.shift_q.q.val();
         self.y_valid.next = self.out_valid.q.val();
         self.y_last.next = self.out_last.q.val();
         self.out_from_spare.next = self.pop.val() & self.spare_valid.q.val();
@@ -269,11 +290,11 @@ impl Logic for ArrayCtrl {
         }
         if self.load_out.val() {
             self.out_valid.d.next = true;
-            self.out_last.d.next = self.drain_count.q.val() == self.count_one.val();
+            self.out_last.d.next = self.drain_any.q.val() & !self.drain_many.q.val();
         }
         if self.load_spare.val() {
             self.spare_valid.d.next = true;
-            self.spare_last.d.next = self.drain_count.q.val() == self.count_one.val();
+            self.spare_last.d.next = self.drain_any.q.val() & !self.drain_many.q.val();
         }
         // after this cycle at most one row in the stage: with the spare taken, only if the consumer pops now
         self.room_next.next = !self.spare_valid.q.val()
@@ -283,8 +304,8 @@ impl Logic for ArrayCtrl {
         }
 
         // the tree's levels before the last: level 1 takes the products, the tap is the level before the sum
-        self.pre_sum_valid.next = self.prod_valid.q.val();
-        self.pre_sum_last.next = self.prod_last.q.val();
+        self.pre_sum_valid.next = self.land_valid.q.val();
+        self.pre_sum_last.next = self.land_last.q.val();
         if !self.tree_bypass.val() {
             self.pre_sum_valid.next = (self.tree_valid.q.val() & self.tree_tap.val()).any();
             self.pre_sum_last.next = (self.tree_last.q.val() & self.tree_tap.val()).any();
@@ -299,13 +320,15 @@ impl Logic for ArrayCtrl {
             self.mul_last.d.next = self.sel_last.q.val();
             self.prod_valid.d.next = self.mul_valid.q.val();
             self.prod_last.d.next = self.mul_last.q.val();
+            self.land_valid.d.next = self.prod_valid.q.val();
+            self.land_last.d.next = self.prod_last.q.val();
             self.tree_valid.d.next = self.tree_valid.q.val() << self.tree_in.val();
             self.tree_last.d.next = self.tree_last.q.val() << self.tree_in.val();
-            if self.prod_valid.q.val() {
+            if self.land_valid.q.val() {
                 self.tree_valid.d.next =
                     (self.tree_valid.q.val() << self.tree_in.val()) | self.tree_in.val();
             }
-            if self.prod_last.q.val() {
+            if self.land_last.q.val() {
                 self.tree_last.d.next =
                     (self.tree_last.q.val() << self.tree_in.val()) | self.tree_in.val();
             }
@@ -333,16 +356,27 @@ impl Logic for ArrayCtrl {
         if self.cap_pending.q.val() {
             self.drain_next.next = self.rows.val();
         }
+        // the flags follow the counter: one row out moves "≥ 2" into "≥ 1" and asks the counter for "≥ 3"
+        self.drain_any_next.next = self.drain_any.q.val();
+        self.drain_many.d.next = self.drain_many.q.val();
+        if self.shift_q.q.val() {
+            self.drain_any_next.next = self.drain_many.q.val();
+            self.drain_many.d.next = self.drain_count.q.val() > self.count_two.val();
+        }
+        if self.cap_pending.q.val() {
+            self.drain_any_next.next = true;
+            self.drain_many.d.next = self.rows_many.val();
+        }
+        self.drain_any.d.next = self.drain_any_next.val();
         // next cycle, drain_count != 0 or cap_pending: rows left after this cycle, or a capture coming
-        self.rows_waiting_next.next = (self.drain_next.val() != self.count_zero.val())
+        self.rows_waiting_next.next = self.drain_any_next.val()
             | (self.sum_valid.q.val() & self.sum_last.q.val() & !self.stall.val());
         self.stall_next.next =
             self.sum_valid_next.val() & self.sum_last_next.val() & self.rows_waiting_next.val();
         self.stall_q.d.next = self.stall_next.val();
         self.acc_en_q.d.next = self.sum_valid_next.val() & !self.stall_next.val();
         self.drain_count.d.next = self.drain_next.val();
-        self.shift_q.d.next =
-            (self.drain_next.val() != self.count_zero.val()) & self.room_next.val();
+        self.shift_q.d.next = self.drain_any_next.val() & self.room_next.val();
 
         self.cycles.d.next = self.cycles.q.val() + self.perf_one.val();
         if self.in_fire.val() {
@@ -360,11 +394,13 @@ impl Logic for ArrayCtrl {
             self.sel_valid.d.next = false;
             self.mul_valid.d.next = false;
             self.prod_valid.d.next = false;
+            self.land_valid.d.next = false;
             self.sum_valid.d.next = false;
             self.opnd_last.d.next = false;
             self.sel_last.d.next = false;
             self.mul_last.d.next = false;
             self.prod_last.d.next = false;
+            self.land_last.d.next = false;
             self.sum_last.d.next = false;
             self.tree_valid.d.next = self.tree_zero.val();
             self.tree_last.d.next = self.tree_zero.val();
@@ -373,6 +409,8 @@ impl Logic for ArrayCtrl {
             self.stall_q.d.next = false;
             self.acc_en_q.d.next = false;
             self.drain_count.d.next = self.count_zero.val();
+            self.drain_any.d.next = false;
+            self.drain_many.d.next = false;
             self.shift_q.d.next = false;
             self.out_valid.d.next = false;
             self.out_last.d.next = false;
@@ -383,6 +421,11 @@ impl Logic for ArrayCtrl {
             self.stalls.d.next = self.perf_zero.val();
             self.last_mismatch.d.next = false;
         }
+        self.en_next.next = !self.stall_q.d.val();
+        self.acc_en_next.next = self.acc_en_q.d.val();
+        self.acc_clear_next.next = self.tile_start.d.val();
+        self.capture_next.next = self.cap_pending.d.val();
+        self.shift_next.next = self.shift_q.d.val();
 
         self.perf_cycles.next = self.cycles.q.val();
         self.perf_busy.next = self.busy.q.val();
@@ -396,6 +439,34 @@ mod tests {
     //! The controller in rust-hdl's own simulator (small enough for it; the full array is judged by Verilator against
     //! the golden model, with random gaps and back-pressure).
     use super::*;
+
+    /// The five broadcast controls (the controller's own registers), and the values the controller announces for them
+    /// at the next edge, which every PE's copy loads.
+    fn controls(x: &ArrayCtrl) -> [bool; 5] {
+        [
+            !x.stall_q.q.val(),
+            x.acc_en_q.q.val(),
+            x.tile_start.q.val(),
+            x.cap_pending.q.val(),
+            x.shift_q.q.val(),
+        ]
+    }
+
+    fn announced(x: &ArrayCtrl) -> [bool; 5] {
+        [
+            x.en_next.val(),
+            x.acc_en_next.val(),
+            x.acc_clear_next.val(),
+            x.capture_next.val(),
+            x.shift_next.val(),
+        ]
+    }
+
+    /// The drain flags agree with the counter.
+    fn flags_follow_the_counter(x: &ArrayCtrl) -> bool {
+        let count = x.drain_count.q.val().to_u64();
+        x.drain_any.q.val() == (count >= 1) && x.drain_many.q.val() == (count >= 2)
+    }
 
     fn offer(x: &mut ArrayCtrl, valid: bool, last: bool) {
         x.w_valid.next = valid;
@@ -425,23 +496,32 @@ mod tests {
             x.rst.next = false;
             x.y_ready.next = false;
             offer(&mut x, true, true);
-            for _ in 0..40 {
+            // the array's copies of the broadcast controls follow the controller's registers exactly (checked from
+            // the second edge on: the values read before the first were computed before the inputs changed)
+            for cycle in 0..40 {
+                let next = announced(&x);
                 wait_clock_cycle!(sim, clk, x);
+                sim_assert!(sim, cycle == 0 || controls(&x) == next, x);
+                sim_assert!(sim, flags_follow_the_counter(&x), x);
             }
             // beats accepted so far, by the controller's own counter (the count of tiles: one beat each)
             let accepted = x.perf_busy.val().to_u64() as u32;
             // held: two tiles buffered (output stage, shadow registers), one at the accumulator, at most the
-            // pipeline's 4 + T registers' worth behind it
-            let registers = 4 + sum_levels as u32;
+            // pipeline's 5 + T registers' worth behind it
+            let registers = 5 + sum_levels as u32;
             sim_assert!(sim, accepted >= 3 && accepted <= 2 + registers, x);
-            sim_assert!(sim, !x.w_ready.val() && !x.a_ready.val() && !x.en.val(), x);
+            sim_assert!(
+                sim,
+                !x.w_ready.val() && !x.a_ready.val() && x.stall_q.q.val(),
+                x
+            );
             sim_assert!(sim, x.y_valid.val() && !x.y_last.val(), x);
             offer(&mut x, false, false);
             // unblocked: every tile's two rows, its last flagged on the second
             x.y_ready.next = true;
             let mut rows = 0;
             let mut lasts = 0;
-            for _ in 0..200 {
+            for cycle in 0..200 {
                 if x.y_valid.val() {
                     rows += 1;
                     if x.y_last.val() {
@@ -449,7 +529,10 @@ mod tests {
                         sim_assert!(sim, rows % 2 == 0, x);
                     }
                 }
+                let next = announced(&x);
                 wait_clock_cycle!(sim, clk, x);
+                sim_assert!(sim, cycle == 0 || controls(&x) == next, x);
+                sim_assert!(sim, flags_follow_the_counter(&x), x);
             }
             sim_assert!(sim, rows == 2 * accepted && lasts == accepted, x);
             sim_assert!(

@@ -431,7 +431,7 @@ mod tests {
         assert!(t.contains("localparam K_IN = 1;") && t.contains("localparam K_OUT = 1;"));
         assert!(t.contains("wire _unused = &{1'b0, des_data[W-1:10]};"));
         assert!(t.contains("ser_data <= {{6{1'b0}}, hold_valid ? hold_data : out_beat};"));
-        assert!(t.contains("assign m_tlast = 1'b1;"));
+        assert!(t.contains("wire ser_word_last = 1'b1;"));
         assert!(!t.contains("des_cnt") && !t.contains("ser_cnt"));
         assert!(t.contains("--io-width 16"));
     }

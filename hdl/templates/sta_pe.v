@@ -11,14 +11,17 @@
  * When a tile ends the result is copied into the shadow register, which is one link of the column's result
  * shift chain, so the next tile accumulates while this one drains.
  *
- * Pipeline (5 + T cycles, T = SUM_LEVELS): operands -> register -> select -> register -> the multiplier's input
- * registers -> multiply -> register -> T registered levels of a binary adder tree over the N products ->
- * accumulate -> register.
+ * Pipeline (6 + T cycles, T = SUM_LEVELS): operands -> register -> select -> register -> the multiplier's input
+ * registers -> multiply -> register -> register in the fabric -> T registered levels of a binary adder tree over the
+ * N products -> accumulate -> register.
  * - The operand registers are this PE's own copy of the row's weights and the column's activations: a beat reaches
  *   every PE of a row (and of a column) over one long route, so that route ends in a register, not in the select
  *   logic (behind the stream wrapper on ECP5 the broadcast of the weight index set the clock at 89 MHz).
  * - The select is registered in the fabric before the multiplier's own input registers: a PE's DSP blocks sit in
  *   the chip's DSP rows, away from its logic, and the 8:1 select plus that route limited a 4:8 array to 115 MHz.
+ * - The products land in a fabric register before the adder tree: the route out of a DSP block to its PE's logic
+ *   gets a whole period (the DSP output -> adder route alone took 6.5 ns of 8.7 in an 8x8 array behind the stream
+ *   wrapper on ECP5). Every multiplier kind has it, so the pipeline depth depends on N only.
  * - The adder tree adds two values per level (T = 1 for N <= 2, ceil(log2 N) above), so the accumulator's carry
  *   chain and one short adder are the longest logic between two registers whatever N is (the N-input sum in one
  *   stage limited 4:8 and 8:8 arrays on ECP5 to 96 and 74 MHz).
@@ -162,7 +165,25 @@ generate
     end
 endgenerate
 
-// stages 4 .. 3 + SUM_LEVELS: the adder tree. |sum| <= N * 2^14 < 2^(16 + clog2(N)), so SW_FULL bits hold the sum
+// stage 4: the products, registered in the fabric next to the adder tree (the multiplier's output may be a DSP
+// block's register, far from this PE's logic)
+wire [N*16-1:0] prod_land;
+
+generate
+    for (s = 0; s < N; s = s + 1) begin : g_land
+        reg [15:0] land_reg;
+
+        always @(posedge clk) begin
+            if (en) begin
+                land_reg <= prod_flat[s*16 +: 16];
+            end
+        end
+
+        assign prod_land[s*16 +: 16] = land_reg;
+    end
+endgenerate
+
+// stages 5 .. 4 + SUM_LEVELS: the adder tree. |sum| <= N * 2^14 < 2^(16 + clog2(N)), so SW_FULL bits hold the sum
 // and every partial sum exactly; an accumulator narrower than that wraps anyway, so the tree is min(SW_FULL, ACC_W)
 // bits wide (sums modulo 2^SW are still exact modulo 2^ACC_W).
 localparam SW_FULL = 17 + $clog2(N);
@@ -198,10 +219,10 @@ generate
     for (t = 0; t < N; t = t + 1) begin : g_leaf
         if (SW > 16) begin : g_ext
 {%- raw %}
-            assign tree[t*SW +: SW] = {{(SW-16){prod_flat[t*16+15]}}, prod_flat[t*16 +: 16]};
+            assign tree[t*SW +: SW] = {{(SW-16){prod_land[t*16+15]}}, prod_land[t*16 +: 16]};
 {%- endraw %}
         end else begin : g_same
-            assign tree[t*SW +: SW] = prod_flat[t*16 +: 16];
+            assign tree[t*SW +: SW] = prod_land[t*16 +: 16];
         end
     end
 
@@ -231,7 +252,7 @@ endgenerate
 
 wire [SW-1:0] sum_reg = tree[level_base(SUM_LEVELS)*SW +: SW];
 
-// stage 4 + SUM_LEVELS: the sum, sign-extended to ACC_W, added to the accumulator (wrapping)
+// stage 5 + SUM_LEVELS: the sum, sign-extended to ACC_W, added to the accumulator (wrapping)
 wire [ACC_W-1:0] sum_ext;
 
 generate

@@ -7,11 +7,11 @@
 {{ pad }})
 {{ pad }}pe (
 {{ pad }}    .clk(clk),
-{{ pad }}    .en(en),
-{{ pad }}    .acc_en(acc_en),
-{{ pad }}    .acc_clear(acc_clear),
-{{ pad }}    .capture(capture),
-{{ pad }}    .shift(shift),
+{{ pad }}    .en(pe_en),
+{{ pad }}    .acc_en(pe_acc_en),
+{{ pad }}    .acc_clear(pe_acc_clear),
+{{ pad }}    .capture(pe_capture),
+{{ pad }}    .shift(pe_shift),
 {{ pad }}    .dense(s_w_tuser),
 {{ pad }}    .w_val(s_w_tdata[r*N*8 +: N*8]),
 {{ pad }}    .w_idx(s_w_tidx[r*N*IW +: N*IW]),
@@ -102,11 +102,11 @@ initial begin
     end
 end
 
-wire en;
-wire acc_en;
-wire acc_clear;
-wire capture;
-wire shift;
+wire en_next;
+wire acc_en_next;
+wire acc_clear_next;
+wire capture_next;
+wire shift_next;
 wire load_out;
 wire load_spare;
 wire out_from_spare;
@@ -123,14 +123,14 @@ wire out_from_spare;
     .y_ready(m_y_tready),
     .y_valid(m_y_tvalid),
     .y_last(m_y_tlast),
-    .en(en),
-    .acc_en(acc_en),
-    .acc_clear(acc_clear),
-    .capture(capture),
-    .shift(shift),
     .load_out(load_out),
     .load_spare(load_spare),
     .out_from_spare(out_from_spare),
+    .en_next(en_next),
+    .acc_en_next(acc_en_next),
+    .acc_clear_next(acc_clear_next),
+    .capture_next(capture_next),
+    .shift_next(shift_next),
     .perf_cycles(perf_cycles),
     .perf_busy(perf_busy),
     .perf_stall(perf_stall),
@@ -165,6 +165,25 @@ genvar r, c;
 generate
     for (r = 0; r < ROWS; r = r + 1) begin : g_row
         for (c = 0; c < COLS; c = c + 1) begin : g_col
+            // this PE's own copy of the controller's five broadcast controls, loaded with the value the controller's
+            // register takes at the same edge (reset included): each copy drives one PE, the controller's registers
+            // drive only the controller, so neither is pulled across the array by the other's loads. Kept: Yosys
+            // opt_merge would fold identical registers back into one.
+            reg pe_en;
+            reg pe_acc_en;
+            reg pe_acc_clear;
+            reg pe_capture;
+            reg pe_shift;
+
+            (* keep *)
+            always @(posedge clk) begin
+                pe_en <= en_next;
+                pe_acc_en <= acc_en_next;
+                pe_acc_clear <= acc_clear_next;
+                pe_capture <= capture_next;
+                pe_shift <= shift_next;
+            end
+
 {%- if let Some(lut_pe) = lut_pe_name %}
             // the first DSP_PES = {{ dsp_pes }} PEs (row-major) multiply in DSP blocks, the others in LUTs
             if (r*COLS + c < DSP_PES) begin : g_dsp

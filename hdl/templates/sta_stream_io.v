@@ -28,12 +28,13 @@
  * keeps up and the host sends and takes a word every cycle. The deserializer takes the next beat's first word in the
  * cycle it hands a full beat over, and the serializer loads the next beat in the cycle it sends the last word.
  * Latency: a beat is offered to the inner design two clock edges after its last word is accepted; an output beat's
- * first word is on m_tdata right after the clock edge at which the inner design gives the beat.
+ * first word is on m_tdata two clock edges after the one at which the inner design gives the beat.
  *
  * Timing: every port is a register. s_tdata/s_tvalid are captured in registers (a head word and a skid word, so that
  * s_tready can be a register too); m_tdata, m_tvalid and m_tlast are register outputs. The inner design's ready comes
- * from a register (a one-beat holding buffer behind the serializer), so m_tready only reaches the serializer: there is
- * no combinational path from m_tready to s_tready or into the inner design.
+ * from a register (a one-beat holding buffer behind the serializer), and m_tready reaches only the port stage (a port
+ * register and a skid register after the serializer): there is no combinational path from m_tready to s_tready, to
+ * the serializer or into the inner design.
  */
 module {{ name }} #
 (
@@ -178,9 +179,11 @@ end
 
 /*
  * Output: the serializer sends its beat from the low W bits and shifts; a beat the inner design gives while the
- * serializer is busy waits in the holding register, whose emptiness is the inner design's ready.
- * m_tready only gates the serializer's enable (ser_move); whether that move loads a new beat or shifts is the register
- * ser_reload, set one cycle ahead from a down-counter of the words left, so m_tready passes through one LUT.
+ * serializer is busy waits in the holding register, whose emptiness is the inner design's ready. The serializer's
+ * word goes to the port through a registered stage with a one-word skid register, whose ready (ser_ready) is itself a
+ * register: m_tready reaches only that stage's enables, never the serializer (the pin's routing plus the serializer's
+ * enable fan-out held an 8x8 PE array behind this wrapper at 98.5 MHz on ECP5). Whether a serializer move loads a new
+ * beat or shifts is the register ser_reload, set one cycle ahead from a down-counter of the words left.
  */
 wire [OUT_BITS-1:0]   out_beat;
 wire                  out_valid;
@@ -194,22 +197,34 @@ reg                   ser_reload;       // !ser_valid || ser_last: the next move
 reg  [{{ out_count_bits - 1 }}:0]            ser_left;         // words of the beat after the one on m_tdata
 {%- endif %}
 
+// the port stage: the word on m_tdata, and the word that arrived while m_tdata was blocked
+reg  [W-1:0]          port_data;
+reg                   port_valid;
+reg                   port_last;
+reg  [W-1:0]          port_skid_data;
+reg                   port_skid_valid;
+reg                   port_skid_last;
+reg                   ser_ready;        // the port stage takes a serializer word this cycle (the skid is empty)
+reg                   ser_ready_copy;   // the same register, for the serializer's side (see below)
+
 wire out_ready = !hold_valid;
 wire out_fire = out_valid && out_ready;
-wire ser_move = !ser_valid || m_tready;  // the word on m_tdata is taken, or there is none
+wire ser_move = !ser_valid || ser_ready_copy;  // the serializer's word is taken, or there is none
 {%- if k_out > 1 %}
 wire ser_free = ser_move && ser_reload;
 {%- else %}
 wire ser_free = ser_move;
 {%- endif %}
 
-assign m_tdata = ser_data[W-1:0];
-assign m_tvalid = ser_valid;
 {%- if k_out > 1 %}
-assign m_tlast = ser_last;
+wire ser_word_last = ser_last;
 {%- else %}
-assign m_tlast = 1'b1;              // every output beat is one word
+wire ser_word_last = 1'b1;          // every output beat is one word
 {%- endif %}
+
+assign m_tdata = port_data;
+assign m_tvalid = port_valid;
+assign m_tlast = port_last;
 
 always @(posedge clk) begin
     if (out_ready) begin
@@ -262,6 +277,52 @@ always @(posedge clk) begin
             hold_valid <= 1'b1;
         end
     end
+end
+
+// the port stage: while ser_ready, a serializer word goes to the port register when that is empty or being taken,
+// else to the skid register (and ser_ready drops); otherwise the skid's word moves up when the port's is taken.
+// ser_ready for the next cycle: the skid will be empty.
+wire port_free = !port_valid || m_tready;
+wire ser_ready_next = m_tready || (!port_skid_valid && !(port_valid && ser_valid));
+
+always @(posedge clk) begin
+    if (ser_ready) begin
+        if (port_free) begin
+            port_data <= ser_data[W-1:0];
+            port_last <= ser_word_last;
+        end else begin
+            port_skid_data <= ser_data[W-1:0];
+            port_skid_last <= ser_word_last;
+        end
+    end else if (m_tready) begin
+        port_data <= port_skid_data;
+        port_last <= port_skid_last;
+    end
+    if (rst) begin
+        port_valid <= 1'b0;
+        port_skid_valid <= 1'b0;
+        ser_ready <= 1'b1;
+    end else begin
+        if (ser_ready) begin
+            if (port_free) begin
+                port_valid <= ser_valid;
+            end else begin
+                port_skid_valid <= ser_valid;
+            end
+        end else if (m_tready) begin
+            port_valid <= port_skid_valid;
+            port_skid_valid <= 1'b0;
+        end
+        ser_ready <= ser_ready_next;
+    end
+end
+
+// ser_ready twice: the port stage's copy sits by the pins, the serializer's by its K_OUT*W-bit register and the holding
+// buffer, whose enables it drives (one register for both sides held an 8x8 PE array behind this wrapper at 120 MHz on
+// ECP5, the path crossing from the pins to the array's side and back). Kept: Yosys would merge the two.
+(* keep *)
+always @(posedge clk) begin
+    ser_ready_copy <= rst || ser_ready_next;
 end
 
 /*
