@@ -12,7 +12,7 @@ use crate::engine::{dequantize, run_integer};
 use crate::error::Result;
 use crate::float_forward::{forward_traced_with, mean_pool_normalize, Trace, TraceOptions};
 use crate::metrics::{cosine, Agreement};
-use crate::model::{BertModel, Dense};
+use crate::model::{BertModel, Dense, LinearKind};
 use crate::prune::{prune_model_chain, CalibStats, LayerCalib, Progress, PruneMethod};
 use crate::quantize::{compile, Calibration, Compiled, QuantOptions};
 
@@ -230,10 +230,34 @@ pub struct CompileResult {
     pub accuracy: CandidateAccuracy,
 }
 
+/// Whether every encoder linear weight keeps at most n non-zeros in every group of m along its input dimension:
+/// such a model (a level of `sta idp`, already trained at this sparsity) is compiled as it is, because pruning it
+/// again would only re-fit weights its training chose.
+pub fn is_nm_sparse(model: &BertModel, pattern: NmPattern) -> bool {
+    let (n, m) = (pattern.n(), pattern.m());
+    model.layers.iter().all(|layer| {
+        LinearKind::ALL.iter().all(|&kind| {
+            let w = &layer.linear(kind).weight;
+            w.cols % m == 0
+                && w.data
+                    .chunks(m)
+                    .all(|group| group.iter().filter(|&&x| x != 0.0).count() <= n)
+        })
+    })
+}
+
 /// Runs one compile request; `stage` is told what is happening ("pruning", "calibrating", …).
 pub fn compile_program(req: &CompileRequest<'_>, stage: &dyn Fn(&str)) -> Result<CompileResult> {
     let pruned = match req.pattern {
         None => req.model.clone(),
+        Some(p) if is_nm_sparse(req.model, p) => {
+            stage(&format!(
+                "pruning: none, every linear weight is already {}:{} (an `sta idp` level or a pruned checkpoint)",
+                p.n(),
+                p.m()
+            ));
+            req.model.clone()
+        }
         Some(p) => {
             stage(&format!(
                 "pruning: {} chain {}:{} → {}:{}",

@@ -10,7 +10,8 @@ use rand_chacha::ChaCha8Rng;
 use sta_compiler::engine::{run_integer, run_program};
 use sta_compiler::model::find_model_dir;
 use sta_compiler::pipeline::{
-    compile_program, default_quant_options, evaluate, CompileRequest, CompileResult, Reference,
+    compile_program, default_quant_options, evaluate, is_nm_sparse, CompileRequest, CompileResult,
+    Reference,
 };
 use sta_compiler::program_dir::{read_program_dir, write_program_dir, Manifest, SentenceSet};
 use sta_compiler::prune::PruneMethod;
@@ -320,4 +321,50 @@ fn minilm_first_layer_compiles_dense_and_tracks_the_float_layer() {
         embedding.mean_cosine
     );
     assert!((acc.float.mean_cosine - 1.0).abs() < 1e-6);
+}
+
+/// A model that already meets the pattern (as an `sta idp` level does) is compiled as it is, without the pruning
+/// chain (47 s on MiniLM, and a refit that could only move weights its training chose); a sparser pattern is still
+/// pruned.
+#[test]
+fn an_already_sparse_model_is_compiled_without_pruning_again() {
+    let dims = BertModel::TINY_DIMS;
+    let dense = BertModel::tiny_random(dims, 23);
+    let mut rng = ChaCha8Rng::seed_from_u64(24);
+    let calibration = random_sentences(&mut rng, 16, dims.vocab);
+    let evaluation = random_sentences(&mut rng, 6, dims.vocab);
+    let compile = |model: &BertModel, n: usize, m: usize, method: PruneMethod| {
+        let request = CompileRequest {
+            model,
+            pattern: Some(NmPattern::new(n, m).unwrap()),
+            method,
+            calibration: &calibration,
+            evaluation: &evaluation,
+            options: default_quant_options(),
+        };
+        let stages = std::cell::RefCell::new(Vec::new());
+        let result =
+            compile_program(&request, &|s| stages.borrow_mut().push(s.to_string())).unwrap();
+        let pruning = stages
+            .into_inner()
+            .into_iter()
+            .find(|s| s.starts_with("pruning"))
+            .unwrap();
+        (result.pruned, pruning)
+    };
+    let (two_of_eight, stage) = compile(&dense, 2, 8, PruneMethod::Magnitude);
+    assert!(stage.contains("chain 7:8 → 2:8"), "{stage}");
+    let p28 = NmPattern::new(2, 8).unwrap();
+    assert!(!is_nm_sparse(&dense, p28));
+    assert!(is_nm_sparse(&two_of_eight, p28));
+    assert!(is_nm_sparse(&two_of_eight, NmPattern::new(4, 8).unwrap()));
+    assert!(!is_nm_sparse(&two_of_eight, NmPattern::new(1, 8).unwrap()));
+
+    let (again, stage) = compile(&two_of_eight, 2, 8, PruneMethod::Refit);
+    assert!(stage.starts_with("pruning: none"), "{stage}");
+    assert_eq!(again, two_of_eight);
+    let (one_of_eight, stage) = compile(&two_of_eight, 1, 8, PruneMethod::Magnitude);
+    assert!(stage.contains("chain 7:8 → 1:8"), "{stage}");
+    assert_ne!(one_of_eight, two_of_eight);
+    assert!(is_nm_sparse(&one_of_eight, NmPattern::new(1, 8).unwrap()));
 }
