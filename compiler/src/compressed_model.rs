@@ -429,7 +429,7 @@ fn compress_linear(
 }
 
 /// The float weight is N:M-legal: in a multiple of M, no group with more than N non-zeros (first violation named).
-fn check_legal(w: &Dense, p: NmPattern) -> std::result::Result<(), String> {
+pub(crate) fn check_legal(w: &Dense, p: NmPattern) -> std::result::Result<(), String> {
     if !w.cols.is_multiple_of(p.m()) {
         return Err(format!(
             "in_features = {} is not a multiple of M = {}",

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sta_golden::encoder::{NormMethod, SoftmaxSpec, Sparsity};
 use sta_golden::nm::NmPattern;
 
+use crate::compressed_model::check_legal;
 use crate::engine::{dequantize, run_integer};
 use crate::error::Result;
 use crate::float_forward::{forward_traced_with, mean_pool_normalize, Trace, TraceOptions};
@@ -234,15 +235,10 @@ pub struct CompileResult {
 /// such a model (a level of `sta idp`, already trained at this sparsity) is compiled as it is, because pruning it
 /// again would only re-fit weights its training chose.
 pub fn is_nm_sparse(model: &BertModel, pattern: NmPattern) -> bool {
-    let (n, m) = (pattern.n(), pattern.m());
     model.layers.iter().all(|layer| {
-        LinearKind::ALL.iter().all(|&kind| {
-            let w = &layer.linear(kind).weight;
-            w.cols % m == 0
-                && w.data
-                    .chunks(m)
-                    .all(|group| group.iter().filter(|&&x| x != 0.0).count() <= n)
-        })
+        LinearKind::ALL
+            .iter()
+            .all(|&kind| check_legal(&layer.linear(kind).weight, pattern).is_ok())
     })
 }
 
