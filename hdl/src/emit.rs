@@ -49,6 +49,9 @@ struct PeTemplate<'a> {
     /// inferred `*`, and what it is built from.
     mul_module: Option<&'a str>,
     mul_desc: &'a str,
+    /// The multiplier's own last stage is a fabric register (the LUT multiplier), so the PE adds no landing
+    /// register after it: the pipeline depth stays the same for every kind.
+    mul_lands: bool,
 }
 
 /// The INT8 multiplier in an ECP5 sysDSP block ([`DspMapping::Ecp5`]).
@@ -250,6 +253,7 @@ fn emit_pe(shape: &ArrayShape, kind: MultiplierKind) -> Result<GeneratedModule, 
         acc_width: shape.acc_width,
         mul_module,
         mul_desc,
+        mul_lands: kind == MultiplierKind::Lut,
     };
     render(&name, &template)
 }

@@ -12,8 +12,9 @@
  * shift chain, so the next tile accumulates while this one drains.
  *
  * Pipeline (6 + T cycles, T = SUM_LEVELS): operands -> register -> select -> register -> the multiplier's input
- * registers -> multiply -> register -> register in the fabric -> T registered levels of a binary adder tree over the
- * N products -> accumulate -> register.
+ * registers -> multiply -> register -> register in the fabric (in the LUT multiplier: partial products -> register
+ * -> two sums -> register -> product -> register) -> T registered levels of a binary adder tree over the N products
+ * -> accumulate -> register.
  * - The operand registers are this PE's own copy of the row's weights and the column's activations: a beat reaches
  *   every PE of a row (and of a column) over one long route, so that route ends in a register, not in the select
  *   logic (behind the stream wrapper on ECP5 the broadcast of the weight index set the clock at 89 MHz).
@@ -127,8 +128,13 @@ generate
         end
 {%- if let Some(mul) = mul_module %}
 
+{%- if mul_lands %}
+        // stages 2 to 4 inside the multiplier module {{ mul }}, {{ mul_desc }}: partial products, two sums, the
+        // full 16-bit signed product
+{%- else %}
         // stages 2 and 3 inside the multiplier module {{ mul }}, {{ mul_desc }}: its input registers take the
         // weight and the selected activation, its output register the full 16-bit signed product
+{%- endif %}
         {{ mul }} mul (
             .clk(clk),
             .ce(en),
@@ -165,6 +171,11 @@ generate
     end
 endgenerate
 
+{%- if mul_lands %}
+// stage 4 is the multiplier's own last register (the LUT multiplier computes in the fabric, with one stage more
+// than a DSP block): its product goes straight to the adder tree
+wire [N*16-1:0] prod_land = prod_flat;
+{%- else %}
 // stage 4: the products, registered in the fabric next to the adder tree (the multiplier's output may be a DSP
 // block's register, far from this PE's logic)
 wire [N*16-1:0] prod_land;
@@ -182,6 +193,7 @@ generate
         assign prod_land[s*16 +: 16] = land_reg;
     end
 endgenerate
+{%- endif %}
 
 // stages 5 .. 4 + SUM_LEVELS: the adder tree. |sum| <= N * 2^14 < 2^(16 + clog2(N)), so SW_FULL bits hold the sum
 // and every partial sum exactly; an accumulator narrower than that wraps anyway, so the tree is min(SW_FULL, ACC_W)
