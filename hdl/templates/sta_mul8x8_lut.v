@@ -12,8 +12,9 @@
  * Booth recoding of b gives four partial products instead of eight; each is a, 2a or 0, inverted when the digit is
  * negative (every bit a function of 5 inputs: one LUT5), and the +1 that completes each inversion sits in a bit
  * the next partial product leaves zero (the last one is completed in stage 1), so the sum has four operands and no
- * fifth. About 100 LUT4 and 13 CCU2C on ECP5 (synth_ecp5 -nodsp on this structure; a plain `*` mapped to logic
- * takes 290 LUT4 and 106 PFUMX).
+ * fifth. On ECP5 the two-stage form of this structure took about 100 LUT4 and 13 CCU2C (synth_ecp5 -nodsp; a plain
+ * `*` mapped to logic takes 290 LUT4 and 106 PFUMX); the three stages add carry chains and registers: about 17
+ * TRELLIS_COMB and 34 flip-flops more per multiplier in an 8x8 4:8 array with 128 of them.
  *
  * Latency 3, one adder per stage (the same work in two stages limited an 8x8 4:8 array on ECP5 to 114 MHz:
  * Booth recoding and three carry chains between two registers, 13 logic levels):
