@@ -311,8 +311,8 @@ pub fn sum_levels(n: usize) -> usize {
 }
 
 /// Cycles from a beat's acceptance to its accumulation in a PE with `n` multipliers: operand, select, multiplier
-/// input, product and fabric landing registers, the adder tree's levels, then the accumulator (docs/pe-array.md
-/// "Timing").
+/// input, product and fabric landing registers (a LUT multiplier's three stages stand in for the last three: the
+/// same count for every multiplier kind), the adder tree's levels, then the accumulator (docs/pe-array.md "Timing").
 pub fn accumulate_latency(n: usize) -> usize {
     5 + sum_levels(n) + 1
 }
