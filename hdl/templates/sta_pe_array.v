@@ -102,10 +102,10 @@ initial begin
     end
 end
 
-wire en_next;
-wire acc_en_next;
-wire acc_clear_next;
-wire capture_next;
+wire en_next2;
+wire acc_en_next2;
+wire acc_clear_next2;
+wire capture_next2;
 wire shift_next;
 wire load_out;
 wire load_spare;
@@ -126,10 +126,10 @@ wire out_from_spare;
     .load_out(load_out),
     .load_spare(load_spare),
     .out_from_spare(out_from_spare),
-    .en_next(en_next),
-    .acc_en_next(acc_en_next),
-    .acc_clear_next(acc_clear_next),
-    .capture_next(capture_next),
+    .en_next2(en_next2),
+    .acc_en_next2(acc_en_next2),
+    .acc_clear_next2(acc_clear_next2),
+    .capture_next2(capture_next2),
     .shift_next(shift_next),
     .perf_cycles(perf_cycles),
     .perf_busy(perf_busy),
@@ -164,11 +164,29 @@ genvar r, c;
 
 generate
     for (r = 0; r < ROWS; r = r + 1) begin : g_row
+        // this row's relay of the controls the controller announces two edges ahead: it holds their values for the
+        // next edge, so the controller's logic drives ROWS relays and each relay the COLS copies of its row. Kept:
+        // Yosys opt_merge would fold identical registers back into one. No reset needed: the announcements made
+        // during reset are already the values after it.
+        reg row_en;
+        reg row_acc_en;
+        reg row_acc_clear;
+        reg row_capture;
+
+        (* keep *)
+        always @(posedge clk) begin
+            row_en <= en_next2;
+            row_acc_en <= acc_en_next2;
+            row_acc_clear <= acc_clear_next2;
+            row_capture <= capture_next2;
+        end
+
         for (c = 0; c < COLS; c = c + 1) begin : g_col
-            // this PE's own copy of the controller's five broadcast controls, loaded with the value the controller's
-            // register takes at the same edge (reset included): each copy drives one PE, the controller's registers
-            // drive only the controller, so neither is pulled across the array by the other's loads. Kept: Yosys
-            // opt_merge would fold identical registers back into one.
+            // this PE's own copy of the controller's five broadcast controls, equal to the controller's registers at
+            // every edge: each copy drives one PE, the controller's registers drive only the controller, so neither is
+            // pulled across the array by the other's loads. The relayed four take the reset values themselves (the
+            // relay, loaded a cycle earlier, cannot know of a reset); shift is loaded with the value the controller's
+            // register takes at the same edge, reset included.
             reg pe_en;
             reg pe_acc_en;
             reg pe_acc_clear;
@@ -177,10 +195,17 @@ generate
 
             (* keep *)
             always @(posedge clk) begin
-                pe_en <= en_next;
-                pe_acc_en <= acc_en_next;
-                pe_acc_clear <= acc_clear_next;
-                pe_capture <= capture_next;
+                if (rst) begin
+                    pe_en <= 1'b1;
+                    pe_acc_en <= 1'b0;
+                    pe_acc_clear <= 1'b1;
+                    pe_capture <= 1'b0;
+                end else begin
+                    pe_en <= row_en;
+                    pe_acc_en <= row_acc_en;
+                    pe_acc_clear <= row_acc_clear;
+                    pe_capture <= row_capture;
+                end
                 pe_shift <= shift_next;
             end
 
