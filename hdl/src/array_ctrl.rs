@@ -29,11 +29,13 @@ pub struct ArrayCtrl {
     pub y_ready: Signal<In, Bit>,
     pub y_valid: Signal<Out, Bit>,
     pub y_last: Signal<Out, Bit>,
-    // the result output stage (its data registers are in the array top): the output register takes the chain's
-    // row 0 / the spare register takes row 0 / the output register takes the spare's row
-    pub load_out: Signal<Out, Bit>,
-    pub load_spare: Signal<Out, Bit>,
-    pub out_from_spare: Signal<Out, Bit>,
+    // the result output stage (its data registers are in the array top, a pair per column): whether the output and
+    // the spare register hold a row after the next edge (reset included). Every column keeps its own copy of these
+    // two flags and of shift and steers its pair from them and m_y_tready: one column's enables reach 2·ACC_W
+    // flip-flops, where the controller's reached 2·COLS·ACC_W across the array (the critical path of 8x8 4:8 at
+    // 97.7 MHz once the PE controls were relayed)
+    pub out_valid_next: Signal<Out, Bit>,
+    pub spare_valid_next: Signal<Out, Bit>,
     // to every PE: the broadcast controls, announced ahead. Every PE keeps its own copy of the five control registers
     // en (pipeline advance), acc_en, acc_clear, capture and shift (sta_pe_array.v), so the controller's registers drive
     // only the controller and nothing is pulled across the array by their loads.
@@ -61,6 +63,10 @@ pub struct ArrayCtrl {
     rows_waiting_next: Signal<Local, Bit>,
     /// The consumer takes the output register's row this cycle.
     pop: Signal<Local, Bit>,
+    /// The output register / the spare register takes the chain's row 0 (each column of the array top derives the
+    /// same, and whether the output register takes the spare's row, from its copies).
+    load_out: Signal<Local, Bit>,
+    load_spare: Signal<Local, Bit>,
     /// drain_count's next value.
     drain_next: Signal<Local, Bits<ROW_COUNT_BITS>>,
     /// Rows in the output stage after this cycle, at most one: a row may move in next cycle whatever the consumer does.
@@ -166,9 +172,8 @@ impl ArrayCtrl {
             y_ready: Default::default(),
             y_valid: Default::default(),
             y_last: Default::default(),
-            load_out: Default::default(),
-            load_spare: Default::default(),
-            out_from_spare: Default::default(),
+            out_valid_next: Default::default(),
+            spare_valid_next: Default::default(),
             en_next2: Default::default(),
             acc_en_next2: Default::default(),
             acc_clear_next2: Default::default(),
@@ -184,6 +189,8 @@ impl ArrayCtrl {
             sum_last_next: Default::default(),
             rows_waiting_next: Default::default(),
             pop: Default::default(),
+            load_out: Default::default(),
+            load_spare: Default::default(),
             drain_next: Default::default(),
             room_next: Default::default(),
             stall_next: Default::default(),
@@ -292,7 +299,6 @@ impl Logic for ArrayCtrl {
         self.pop.next = self.out_valid.q.val() & self.y_ready.val();
         self.y_valid.next = self.out_valid.q.val();
         self.y_last.next = self.out_last.q.val();
-        self.out_from_spare.next = self.pop.val() & self.spare_valid.q.val();
         self.load_out.next = false;
         self.load_spare.next = false;
         if self.shift_q.q.val() {
@@ -443,6 +449,8 @@ impl Logic for ArrayCtrl {
             self.last_mismatch.d.next = false;
         }
         self.shift_next.next = self.shift_q.d.val();
+        self.out_valid_next.next = self.out_valid.d.val();
+        self.spare_valid_next.next = self.spare_valid.d.val();
 
         // the same next-state rules applied once more, to the next-state values above (reset included): the controls
         // after the edge after next. None of them reads an input: the consumer's ready reaches them only through
@@ -492,19 +500,22 @@ mod tests {
     //! the golden model, with random gaps and back-pressure).
     use super::*;
 
-    /// The five broadcast controls (the controller's own registers).
-    fn controls(x: &ArrayCtrl) -> [bool; 5] {
+    /// The five broadcast controls and the output stage's two flags (the controller's own registers).
+    fn controls(x: &ArrayCtrl) -> [bool; 7] {
         [
             !x.stall_q.q.val(),
             x.acc_en_q.q.val(),
             x.tile_start.q.val(),
             x.cap_pending.q.val(),
             x.shift_q.q.val(),
+            x.out_valid.q.val(),
+            x.spare_valid.q.val(),
         ]
     }
 
-    /// The values the controller announces for them: the first four for two edges on, shift for the next edge.
-    fn announced(x: &ArrayCtrl) -> ([bool; 4], bool) {
+    /// The values the controller announces for them: the first four for two edges on, the other three for the next
+    /// edge.
+    fn announced(x: &ArrayCtrl) -> ([bool; 4], [bool; 3]) {
         (
             [
                 x.en_next2.val(),
@@ -512,15 +523,28 @@ mod tests {
                 x.acc_clear_next2.val(),
                 x.capture_next2.val(),
             ],
-            x.shift_next.val(),
+            [
+                x.shift_next.val(),
+                x.out_valid_next.val(),
+                x.spare_valid_next.val(),
+            ],
         )
     }
 
-    /// What a PE's copies hold, given the announcements read before the last edge (`now`) and the one before it
-    /// (`before`): the four two-edge controls from `before`, shift from `now`.
-    fn copies(before: ([bool; 4], bool), now: ([bool; 4], bool)) -> [bool; 5] {
+    /// What the array's copies hold, given the announcements read before the last edge (`now`) and the one before it
+    /// (`before`): the four two-edge controls from `before`, the others from `now`.
+    fn copies(before: ([bool; 4], [bool; 3]), now: ([bool; 4], [bool; 3])) -> [bool; 7] {
         let [en, acc_en, acc_clear, capture] = before.0;
-        [en, acc_en, acc_clear, capture, now.1]
+        let [shift, out_valid, spare_valid] = now.1;
+        [
+            en,
+            acc_en,
+            acc_clear,
+            capture,
+            shift,
+            out_valid,
+            spare_valid,
+        ]
     }
 
     /// The drain flags agree with the counter.

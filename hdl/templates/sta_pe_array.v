@@ -107,9 +107,8 @@ wire acc_en_next2;
 wire acc_clear_next2;
 wire capture_next2;
 wire shift_next;
-wire load_out;
-wire load_spare;
-wire out_from_spare;
+wire out_valid_next;
+wire spare_valid_next;
 
 {{ ctrl_name }} ctrl (
     .clk(clk),
@@ -123,9 +122,8 @@ wire out_from_spare;
     .y_ready(m_y_tready),
     .y_valid(m_y_tvalid),
     .y_last(m_y_tlast),
-    .load_out(load_out),
-    .load_spare(load_spare),
-    .out_from_spare(out_from_spare),
+    .out_valid_next(out_valid_next),
+    .spare_valid_next(spare_valid_next),
     .en_next2(en_next2),
     .acc_en_next2(acc_en_next2),
     .acc_clear_next2(acc_clear_next2),
@@ -142,25 +140,50 @@ wire [(ROWS+1)*COLS*ACC_W-1:0] chain;
 
 assign chain[ROWS*COLS*ACC_W +: COLS*ACC_W] = {COLS*ACC_W{1'b0}};
 
-// result output stage: an output register and a spare, so that the chain's shift (which reaches every PE) is decided a
-// cycle ahead and comes from a flip-flop, never from m_y_tready in the same cycle (the controller steers it)
-reg [COLS*ACC_W-1:0] y_out_reg;
-reg [COLS*ACC_W-1:0] y_spare_reg;
-
-always @(posedge clk) begin
-    if (load_spare) begin
-        y_spare_reg <= chain[0 +: COLS*ACC_W];
-    end
-    if (out_from_spare) begin
-        y_out_reg <= y_spare_reg;
-    end else if (load_out) begin
-        y_out_reg <= chain[0 +: COLS*ACC_W];
-    end
-end
-
-assign m_y_tdata = y_out_reg;
-
 genvar r, c;
+
+// result output stage: an output register and a spare per column, so that the chain's shift (which reaches every PE)
+// is decided a cycle ahead and comes from a flip-flop, never from m_y_tready in the same cycle. Each column steers its
+// own pair from its copies of the controller's shift and occupancy flags (loaded with the values the controller's
+// registers take at the same edge, reset included; kept, or Yosys merges them back), so no enable crosses the array.
+generate
+    for (c = 0; c < COLS; c = c + 1) begin : g_out
+        reg col_shift;
+        reg col_out_valid;
+        reg col_spare_valid;
+
+        (* keep *)
+        always @(posedge clk) begin
+            col_shift <= shift_next;
+            col_out_valid <= out_valid_next;
+            col_spare_valid <= spare_valid_next;
+        end
+
+        // the consumer takes the output register's row; the chain's row 0 moves in (into the output register when
+        // it is free after this cycle, else into the spare); the spare's row moves up
+        wire col_pop = col_out_valid & m_y_tready;
+        wire col_load_out = col_shift & (col_pop ? ~col_spare_valid : ~col_out_valid);
+        wire col_load_spare = col_shift & (col_pop ? col_spare_valid : col_out_valid);
+        wire col_out_from_spare = col_pop & col_spare_valid;
+
+        reg [ACC_W-1:0] y_out_reg;
+        reg [ACC_W-1:0] y_spare_reg;
+
+        always @(posedge clk) begin
+            if (col_load_spare) begin
+                y_spare_reg <= chain[c*ACC_W +: ACC_W];
+            end
+            if (col_out_from_spare) begin
+                y_out_reg <= y_spare_reg;
+            end else if (col_load_out) begin
+                y_out_reg <= chain[c*ACC_W +: ACC_W];
+            end
+        end
+
+        assign m_y_tdata[c*ACC_W +: ACC_W] = y_out_reg;
+    end
+endgenerate
+
 
 generate
     for (r = 0; r < ROWS; r = r + 1) begin : g_row
