@@ -11,8 +11,6 @@ use rust_hdl::prelude::*;
 pub const PERF_COUNTER_BITS: usize = 48;
 /// Width of the result-drain counter; holds up to 64 rows (the largest legal array).
 const ROW_COUNT_BITS: usize = 7;
-/// drain_count's bits above the two lowest: any of them set means a count of 4 or more.
-const DRAIN_HIGH_BITS: usize = ROW_COUNT_BITS - 2;
 /// Room for the adder-tree levels beyond the first (a 16-product tree has 4 levels: 3 extra).
 const TREE_EXTRA_BITS: usize = 4;
 
@@ -151,6 +149,9 @@ pub struct ArrayCtrl {
     rows: Constant<Bits<ROW_COUNT_BITS>>,
     count_one: Constant<Bits<ROW_COUNT_BITS>>,
     count_zero: Constant<Bits<ROW_COUNT_BITS>>,
+    /// drain_count's bits above the two lowest: any of them set means a count of 4 or more (a mask, not a slice:
+    /// rust-hdl writes a slice's offset as an unsized 32-bit literal).
+    count_four_up: Constant<Bits<ROW_COUNT_BITS>>,
     /// The array has at least two rows (drain_many right after a capture).
     rows_many: Constant<Bit>,
     /// The array has at least three rows (drain_several right after a capture).
@@ -249,6 +250,7 @@ impl ArrayCtrl {
             rows: Constant::new((rows as u64).to_bits()),
             count_one: Constant::new(1u64.to_bits()),
             count_zero: Constant::new(0u64.to_bits()),
+            count_four_up: Constant::new((((1u64 << ROW_COUNT_BITS) - 1) & !3).to_bits()),
             rows_many: Constant::new(rows >= 2),
             rows_several: Constant::new(rows >= 3),
             perf_one: Constant::new(1u64.to_bits()),
@@ -400,12 +402,7 @@ impl Logic for ArrayCtrl {
         if self.shift_q.q.val() {
             self.drain_any_next.next = self.drain_many.q.val();
             self.drain_many.d.next = self.drain_several.q.val();
-            self.drain_several.d.next = self
-                .drain_count
-                .q
-                .val()
-                .get_bits::<DRAIN_HIGH_BITS>(2)
-                .any();
+            self.drain_several.d.next = (self.drain_count.q.val() & self.count_four_up.val()).any();
         }
         if self.cap_pending.q.val() {
             self.drain_any_next.next = true;
