@@ -184,7 +184,6 @@ generate
     end
 endgenerate
 
-
 generate
     for (r = 0; r < ROWS; r = r + 1) begin : g_row
         // this row's relay of the controls the controller announces two edges ahead: it holds their values for the
